@@ -1,0 +1,173 @@
+"""Read /etc/newfilewatch.conf into one immutable Config, or say exactly what is wrong with it.
+
+configobj parses and `validate` coerces against configspec.ini (types, ranges, lists); this
+module only turns their results into plain values and readable problems.  It knows nothing of
+inotify, daemons or mail.
+"""
+import collections
+import os
+import re
+
+import configobj
+
+try:                                     # configobj >= 5.1 ships validate inside the package
+    from configobj.validate import Validator
+except ImportError:                      # configobj 5.0.x (EL7/EL8) ships it as a module
+    from validate import Validator
+
+DEFAULT_PATH = '/etc/newfilewatch.conf'
+SPEC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configspec.ini')
+SECTIONS = ('watch', 'scan', 'log', 'mail', 'daemon')
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; `problems` holds one human line per problem."""
+
+    def __init__(self, path, problems):
+        self.path = path
+        self.problems = list(problems)
+        Exception.__init__(self, '%s: %s' % (path, '; '.join(self.problems)))
+
+
+def _spec():
+    return configobj.ConfigObj(SPEC_PATH, list_values=False, _inspec=True, encoding='utf-8')
+
+
+def _field(key):
+    return key + '_' if key in ('from',) else key   # `from` is a Python keyword
+
+
+def _section_types():
+    spec = _spec()
+    return {name: collections.namedtuple(name.capitalize(), [_field(k) for k in spec[name]])
+            for name in SECTIONS}
+
+
+_TYPES = _section_types()
+
+
+class Config(collections.namedtuple('Config', SECTIONS + ('path',))):
+    """Validated settings: cfg.watch.dirs, cfg.mail.from_, ...; `path` is the file read, or None."""
+
+    def replace_section(self, name, **changes):
+        return self._replace(**{name: getattr(self, name)._replace(**changes)})
+
+
+def _line_of(lines, section, key):
+    """Best-effort line number of `key` in `[section]`, for validation errors (configobj keeps none)."""
+    current = None
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        m = re.match(r'^\[+\s*([^\]]+?)\s*\]+', stripped)
+        if m:
+            current = m.group(1)
+            continue
+        if current == section and re.match(r'^%s\s*=' % re.escape(key), stripped):
+            return number
+    return None
+
+
+def _where(lines, section_path, key):
+    section = section_path[-1] if section_path else None
+    place = '[%s] %s' % ('/'.join(section_path), key) if section_path else key
+    number = _line_of(lines, section, key) if key else None
+    return 'line %d: %s' % (number, place) if number else place
+
+
+def _parse(path, text_lines):
+    try:
+        return configobj.ConfigObj(text_lines, configspec=_spec(), file_error=True,
+                                   encoding='utf-8', interpolation=False)
+    except configobj.ConfigObjError as exc:
+        errors = getattr(exc, 'errors', None) or [exc]
+        problems = []
+        for err in errors:
+            number = getattr(err, 'line_number', None)
+            message = getattr(err, 'message', None) or str(err)
+            message = re.sub(r'\s*at line \d+\.?$', '', message).rstrip('.')
+            problems.append('line %s: %s' % (number, message) if number else message)
+        raise ConfigError(path, problems)
+
+
+def _read_lines(path):
+    try:
+        with open(path, 'rb') as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise ConfigError(path, ['cannot read: %s' % (exc.strerror or exc)])
+    try:
+        return data.decode('utf-8').splitlines()
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b'\n') + 1
+        raise ConfigError(path, ['line %d: not valid UTF-8' % line])
+
+
+def load(path=None):
+    """Return a Config from `path`; None means /etc/newfilewatch.conf if present, else defaults."""
+    if path is None and os.path.exists(DEFAULT_PATH):
+        path = DEFAULT_PATH
+    lines = _read_lines(path) if path else []
+    cfg = _parse(path, lines)
+    result = cfg.validate(Validator(), preserve_errors=True)
+    problems = []
+    if result is not True:
+        for section_path, key, error in configobj.flatten_errors(cfg, result):
+            if error is False:
+                what = 'missing' if key else 'section missing'
+            else:
+                what = str(error)
+            problems.append('%s: %s' % (_where(lines, section_path, key or ''), what))
+    for section_path, name in configobj.get_extra_values(cfg):
+        kind = 'section' if isinstance(_get(cfg, section_path).get(name), dict) else 'key'
+        where = _where(lines, list(section_path), name) if section_path else _top_where(lines, name)
+        problems.append('%s: unknown %s' % (where, kind))
+    problems.extend(_semantic_problems(cfg))
+    if problems:
+        raise ConfigError(path or '(built-in defaults)', problems)
+    sections = {name: _TYPES[name](**{_field(k): _freeze(v) for k, v in cfg[name].items()})
+                for name in SECTIONS}
+    return Config(path=path, **sections)
+
+
+def _get(cfg, section_path):
+    for part in section_path:
+        cfg = cfg[part]
+    return cfg
+
+
+def _top_where(lines, name):
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if re.match(r'^\[+\s*%s\s*\]+' % re.escape(name), stripped) or \
+                re.match(r'^%s\s*=' % re.escape(name), stripped):
+            return 'line %d: %s' % (number, name)
+    return name
+
+
+def _freeze(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _semantic_problems(cfg):
+    """Checks a type cannot express: absolute watch dirs, well-formed hashes, usable mail route."""
+    problems = []
+    if not isinstance(cfg.get('watch'), dict) or not isinstance(cfg.get('scan'), dict):
+        return problems
+    for d in cfg['watch'].get('dirs') or ():
+        if not isinstance(d, str) or not d.startswith('/'):
+            problems.append('[watch] dirs: %r is not an absolute path' % (d,))
+    for h in cfg['scan'].get('allow_sha256') or ():
+        if not isinstance(h, str) or not re.match(r'^[0-9a-fA-F]{64}$', h):
+            problems.append('[scan] allow_sha256: %r is not a sha256 hex digest' % (h,))
+    mail = cfg.get('mail')
+    if isinstance(mail, dict) and isinstance(mail.get('subject'), str):
+        try:
+            mail['subject'].format(ip='', host='')
+        except (KeyError, IndexError, ValueError) as exc:
+            problems.append('[mail] subject: bad template (%s); use {ip} and {host}' % exc)
+    return problems
+
+
+def with_watch_dirs(cfg, dirs):
+    """Config with `dirs` replacing the configured watch dirs (the `--watch` option)."""
+    return cfg.replace_section('watch', dirs=tuple(os.path.abspath(d) for d in dirs))

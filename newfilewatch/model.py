@@ -1,0 +1,36 @@
+"""Plain values that travel along the one-way path watcher -> scanner -> sinks.
+
+They are namedtuples so they are immutable, cheap, and print usefully in test failures;
+every layer can import them because they depend on nothing.
+"""
+import collections
+
+# One reason a file looks bad.  `line` is 1-based (0 when the hit is about the file as a whole,
+# e.g. "PHP code inside an image"); `text` is an excerpt, never the whole line.
+Hit = collections.namedtuple('Hit', 'rule line text severity weight')
+
+# A path the watcher hands on.  `synthetic` is True when the kernel never sent an event for it
+# (found by a sweep of a new dir, an overflow rescan, a restart catch-up or a settle timer),
+# as watchdog's is_synthetic: useful in logs, never a reason to treat the file differently.
+Candidate = collections.namedtuple('Candidate', 'path synthetic reason')
+
+# What the scanner concluded about one path.
+#   path       str (surrogateescape'd as os.fsdecode gives it; escape before showing)
+#   kind       'file' | 'symlink' | 'fifo' | 'socket' | 'device' | 'directory' | 'gone'
+#   owner      user name (or the numeric uid as text when the uid has no name)
+#   uid, size  from lstat/fstat; size of the whole file even when only part was read
+#   sha256     hex of the whole content when read whole, of head+tail when `partial`
+#   score      sum of hit weights; suspicious when it reaches the threshold
+#   hits       tuple of Hit
+#   note       '' or a short human reason ('symlink, not followed', 'hard link to a file of root')
+#   partial    True when only the head and tail of a large file were read
+#   private    True when the content must not be quoted in mail (foreign hard link)
+Finding = collections.namedtuple(
+    'Finding', 'path kind owner uid size sha256 score suspicious hits note partial private time')
+
+
+def finding(path, kind='file', owner='', uid=-1, size=0, sha256='', score=0, suspicious=False,
+            hits=(), note='', partial=False, private=False, time=0.0):
+    """Build a Finding with defaults, so callers name only what they know."""
+    return Finding(path, kind, owner, uid, size, sha256, score, suspicious, tuple(hits), note,
+                   partial, private, time)
