@@ -1,0 +1,132 @@
+"""A real SMTP server for tests: aiosmtpd's Controller on 127.0.0.1 and a free port.
+
+It keeps every accepted message (parsed with the default email policy) and can be told to answer
+DATA with a temporary or permanent failure, so the mailer's and the alert desk's error paths run
+against a real protocol exchange.  Also: an msmtp config helper for the sendmail route, and a
+poll-with-deadline `wait_until` (tests wait on conditions, never on bare sleeps).
+
+Import explicitly:  from tests.support.smtp import smtp_server, wait_until, write_msmtprc
+"""
+import email
+import email.policy
+import os
+import socket
+import threading
+import time
+
+import pytest
+from aiosmtpd.controller import Controller
+
+
+def free_port():
+    """A TCP port nobody listens on right now (bound once by us to ask the kernel, then freed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=10.0, interval=0.02, what='condition'):
+    """Poll `predicate` until it returns a true value (returned) or fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError('timed out after %gs waiting for %s' % (timeout, what))
+        time.sleep(interval)
+
+
+class Collector(object):
+    """aiosmtpd handler: stores messages; `reply` (e.g. '451 4.3.0 try later') fails DATA."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.messages = []          # email.message.EmailMessage, in arrival order
+        self.envelopes = []         # (mail_from, rcpt_tos, raw bytes)
+        self.reply = None
+        self.attempts = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.attempts += 1
+            if self.reply:
+                return self.reply
+            raw = envelope.original_content or envelope.content
+            if isinstance(raw, str):
+                raw = raw.encode('utf-8', 'surrogateescape')
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos), raw))
+            self.messages.append(email.message_from_bytes(raw, policy=email.policy.default))
+        return '250 OK'
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.messages)
+
+    def count(self):
+        with self.lock:
+            return len(self.messages)
+
+
+class SMTPServer(object):
+    """A started Controller plus its Collector; `.port`, `.messages()`, `.wait_messages(n)`."""
+
+    def __init__(self):
+        self.collector = Collector()
+        self.port = free_port()
+        self.controller = Controller(self.collector, hostname='127.0.0.1', port=self.port,
+                                     server_hostname='mx.test', ready_timeout=10.0)
+
+    def start(self):
+        self.controller.start()
+        return self
+
+    def stop(self):
+        self.controller.stop()
+
+    def messages(self):
+        return self.collector.snapshot()
+
+    def wait_messages(self, n, timeout=10.0):
+        wait_until(lambda: self.collector.count() >= n, timeout,
+                   what='%d message(s) at the test SMTP server (have %d)' % (n, self.collector.count()))
+        return self.messages()
+
+    def set_reply(self, reply):
+        """None to accept; '451 ...' / '554 ...' to refuse DATA."""
+        with self.collector.lock:
+            self.collector.reply = reply
+
+
+@pytest.fixture
+def smtp_server():
+    server = SMTPServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def write_msmtprc(path, port, host='127.0.0.1', sender='newfilewatch@localhost'):
+    """An msmtp config relaying to `host:port` without TLS or auth; msmtp requires mode 0600."""
+    text = '\n'.join([
+        'defaults',
+        'auth off',
+        'tls off',
+        'timeout 10',
+        'account default',
+        'host %s' % host,
+        'port %d' % port,
+        'from %s' % sender,
+        ''])
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w') as fh:
+        fh.write(text)
+    return path
+
+
+def mail_cfg(**changes):
+    """The validated built-in [mail] defaults with `changes` (tests build configs the real way)."""
+    from newfilewatch import config
+    cfg = config.load(os.devnull).mail     # never /etc/newfilewatch.conf
+    return cfg._replace(**changes)
