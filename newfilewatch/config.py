@@ -46,8 +46,12 @@ def _section_types():
 _TYPES = _section_types()
 
 
-class Config(collections.namedtuple('Config', SECTIONS + ('path',))):
-    """Validated settings: cfg.watch.dirs, cfg.mail.from_, ...; `path` is the file read, or None."""
+class Config(collections.namedtuple('Config', SECTIONS + ('path', 'watch_override'))):
+    """Validated settings: cfg.watch.dirs, cfg.mail.from_, ...
+
+    `path` is the file read (None: built-in defaults); `watch_override` the `--watch` dirs that
+    replace the configured ones, kept so a reload (SIGHUP) re-applies them to the new file.
+    """
 
     def replace_section(self, name, **changes):
         return self._replace(**{name: getattr(self, name)._replace(**changes)})
@@ -126,7 +130,7 @@ def load(path=None):
         raise ConfigError(path or '(built-in defaults)', problems)
     sections = {name: _TYPES[name](**{_field(k): _freeze(v) for k, v in cfg[name].items()})
                 for name in SECTIONS}
-    return Config(path=path, **sections)
+    return Config(path=path, watch_override=(), **sections)
 
 
 def _get(cfg, section_path):
@@ -170,4 +174,7 @@ def _semantic_problems(cfg):
 
 def with_watch_dirs(cfg, dirs):
     """Config with `dirs` replacing the configured watch dirs (the `--watch` option)."""
-    return cfg.replace_section('watch', dirs=tuple(os.path.abspath(d) for d in dirs))
+    dirs = tuple(os.path.abspath(d) for d in dirs)
+    if not dirs:
+        return cfg
+    return cfg.replace_section('watch', dirs=dirs)._replace(watch_override=dirs)

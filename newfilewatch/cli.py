@@ -1,0 +1,222 @@
+"""The command line: one argparse parser, one small function per command.
+
+Exit codes follow what admins' scripts already expect: `scan` like clamscan (0 nothing found,
+1 something suspicious, 2 error only), `status` like LSB (0 running, 1 dead with pidfile,
+3 stopped), `check-config` 0 valid / 1 invalid.
+"""
+import argparse
+import os
+import sys
+import time
+
+from newfilewatch import __version__
+from newfilewatch import config as configmod
+
+EXIT_CONFIG = 1
+
+
+def _config_option(parser):
+    parser.add_argument('--config', '-c', metavar='FILE',
+                        help='config file (default: %s if it exists, else built-in defaults)'
+                        % configmod.DEFAULT_PATH)
+
+
+def _watch_options(parser):
+    parser.add_argument('--watch', '-w', metavar='DIR', action='append', default=[],
+                        help='watch DIR instead of the configured dirs (repeatable)')
+    parser.add_argument('--events', metavar='FILE|-',
+                        help='write one JSON object per event to FILE ("-" for stdout)')
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog='newfilewatch',
+        description='Watch web roots for new files and report the ones that look like webshells.')
+    parser.add_argument('--version', action='version', version='%(prog)s ' + __version__)
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+    sub.required = True
+
+    p = sub.add_parser('run', help='watch (daemonizes unless --foreground)')
+    _config_option(p)
+    _watch_options(p)
+    p.add_argument('--foreground', '-f', action='store_true',
+                   help='stay in the foreground: new files on stdout, alerts on stderr')
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser('start', help='start the daemon; returns once it watches or has failed')
+    _config_option(p)
+    _watch_options(p)
+    p.set_defaults(func=cmd_start, foreground=False)
+
+    for name, func, text in (('stop', 'cmd_stop', 'stop the daemon (SIGTERM, then SIGKILL)'),
+                             ('status', 'cmd_status', 'LSB status: 0 running, 1 dead, 3 stopped'),
+                             ('reload', 'cmd_reload', 'check the config, then SIGHUP the daemon')):
+        p = sub.add_parser(name, help=text)
+        _config_option(p)
+        p.set_defaults(func=globals()[func])
+
+    p = sub.add_parser('scan', help='scan existing files (exit 0 clean, 1 suspicious, 2 error)')
+    _config_option(p)
+    p.add_argument('--json', action='store_true', help='one JSON object per suspicious file')
+    p.add_argument('--all', action='store_true', help='also list clean files (with --json)')
+    p.add_argument('paths', nargs='+', metavar='PATH')
+    p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser('check-config', help='validate the config (exit 0 valid, 1 invalid)')
+    _config_option(p)
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser('test-alert', help='send one test mail through the configured route')
+    _config_option(p)
+    p.set_defaults(func=cmd_test_alert)
+
+    p = sub.add_parser('tune-sysctl', help='raise fs.inotify.max_user_watches (never lowers it)')
+    p.add_argument('--value', type=int, default=524288, metavar='N')
+    p.add_argument('--proc-file', default='/proc/sys/fs/inotify/max_user_watches')
+    p.add_argument('--conf-file', default=None,
+                   help='persistent setting (default /etc/sysctl.d/90-newfilewatch.conf, '
+                        'or /etc/sysctl.conf where no sysctl.d is read)')
+    p.set_defaults(func=cmd_tune_sysctl)
+    return parser
+
+
+def load_config(options):
+    """The validated config with --watch applied; prints every problem and exits 1 when invalid."""
+    try:
+        cfg = configmod.load(options.config)
+        from newfilewatch.service import make_engine
+        make_engine(cfg.scan)                    # unknown rule names, unreadable YARA files
+    except configmod.ConfigError as exc:
+        for problem in exc.problems:
+            sys.stderr.write('%s: %s\n' % (exc.path, problem))
+        sys.exit(EXIT_CONFIG)
+    return configmod.with_watch_dirs(cfg, getattr(options, 'watch', None) or ())
+
+
+def cmd_run(options):
+    cfg = load_config(options)
+    if not options.foreground:
+        from newfilewatch import daemon
+        return daemon.start(cfg, options)
+    from newfilewatch.service import Service, ServiceError
+    service = Service(cfg, events=options.events, foreground=True)
+    service.install_signals()
+    try:
+        service.open()
+    except ServiceError as exc:
+        sys.stderr.write('newfilewatch: cannot start: %s\n' % exc)
+        service.close()
+        return 1
+    try:
+        return service.run()
+    finally:
+        service.close()
+
+
+def cmd_start(options):
+    from newfilewatch import daemon
+    return daemon.start(load_config(options), options)
+
+
+def cmd_stop(options):
+    from newfilewatch import daemon
+    return daemon.stop(load_config(options))
+
+
+def cmd_status(options):
+    from newfilewatch import daemon
+    return daemon.status(load_config(options))
+
+
+def cmd_reload(options):
+    from newfilewatch import daemon
+    return daemon.reload(load_config(options), options.config)
+
+
+def cmd_check_config(options):
+    cfg = load_config(options)
+    print('%s: OK' % (cfg.path or 'built-in defaults'))
+    return 0
+
+
+def cmd_test_alert(options):
+    cfg = load_config(options)
+    if not cfg.mail.to:
+        sys.stderr.write('newfilewatch: no mail recipients: set `to` in the [mail] section\n')
+        return 1
+    from newfilewatch import alerts
+    from newfilewatch.service import host_and_ip
+    host, ip = host_and_ip()
+    try:
+        alerts.send_test(cfg.mail, host, ip)
+    except alerts.AlertError as exc:
+        sys.stderr.write('newfilewatch: test mail not sent: %s\n' % exc)
+        return 1
+    print('test mail sent to %s via %s' % (', '.join(cfg.mail.to), cfg.mail.method))
+    return 0
+
+
+def cmd_tune_sysctl(options):
+    from newfilewatch import sysctl
+    return sysctl.tune_command(options.value, options.proc_file, options.conf_file)
+
+
+def cmd_scan(options):
+    """clamscan-like: a line per suspicious file; 1 if any found, else 2 if any error, else 0."""
+    from newfilewatch import formatting
+    from newfilewatch.escape import escape_name
+    from newfilewatch.rules import PathRules
+    from newfilewatch.scanner import Scanner
+    from newfilewatch.service import make_engine
+    from newfilewatch.walk import walk
+    cfg = load_config(options)
+    rules = PathRules.from_config(cfg)
+    scanner = Scanner(make_engine(cfg.scan), cfg.scan.max_bytes, cfg.scan.allow_sha256)
+    found = errors = 0
+
+    def failed(path, exc):
+        nonlocal errors
+        errors += 1
+        sys.stderr.write('%s: ERROR %s\n' % (escape_name(path), exc.strerror or exc))
+
+    def targets():
+        for arg in options.paths:
+            if os.path.isdir(arg) and not os.path.islink(arg):
+                for path, _entry in walk(os.path.normpath(arg), rules, on_error=failed):
+                    yield path
+            elif os.path.lexists(arg):
+                yield arg                          # named explicitly: scanned whatever its name
+            else:
+                failed(arg, OSError(2, 'No such file or directory'))
+
+    out = sys.stdout
+    for path in targets():
+        result = scanner.scan(path, now=time.time())
+        if result.suspicious and rules.is_allowed(path):
+            result = result._replace(suspicious=False, note='path allowlisted')
+        if result.kind == 'file' and result.note and not result.sha256:
+            failed(path, OSError(0, result.note))
+            continue
+        if result.suspicious:
+            found += 1
+            out.write((formatting.event('alert', result.time, result) if options.json
+                       else formatting.scan_line(result)) + '\n')
+        elif options.json and options.all:
+            out.write(formatting.event('clean', result.time, result) + '\n')
+    out.flush()
+    return 1 if found else (2 if errors else 0)
+
+
+def main(argv=None):
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    try:
+        return options.func(options)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Text of the new-files log line, the console alert and the JSON event: pure functions.
+
+Every path goes through escape.escape_name, so a hostile name is one line everywhere and its
+bytes survive (as \\xNN) instead of being dropped or breaking the JSON encoder.
+"""
+import datetime
+import json
+import time
+
+from newfilewatch.escape import escape_name, one_line
+
+
+def new_file_line(finding, when=None):
+    """The classic FSniper-handler line: `YYYY-MM-DD HH:MM >> PATH | OWNER`."""
+    stamp = time.strftime('%Y-%m-%d %H:%M', time.localtime(when or finding.time or time.time()))
+    line = '%s >> %s | %s' % (stamp, escape_name(finding.path), escape_name(finding.owner))
+    if finding.kind != 'file':
+        line += ' | %s' % finding.kind
+    return line
+
+
+def hit_dicts(finding, width=160):
+    """Hits as JSON-ready dicts; a private finding (foreign hard link, symlink) keeps no text."""
+    return [{'rule': h.rule, 'line': h.line, 'severity': h.severity, 'weight': h.weight,
+             'text': '' if finding.private else one_line(h.text, width)} for h in finding.hits]
+
+
+def iso_time(when):
+    return datetime.datetime.fromtimestamp(when).astimezone().isoformat(timespec='milliseconds')
+
+
+def event(kind, when, finding=None, **extra):
+    """One JSON Lines record for the event stream (`--events`)."""
+    record = {'time': iso_time(when), 'event': kind}
+    if finding is not None:
+        record.update(path=escape_name(finding.path), owner=escape_name(finding.owner),
+                      size=finding.size, sha256=finding.sha256, kind=finding.kind,
+                      score=finding.score, hits=hit_dicts(finding), synthetic=extra.pop(
+                          'synthetic', False))
+        if finding.note:
+            record['note'] = finding.note
+    for key, value in extra.items():
+        record[key] = escape_name(value) if key == 'path' and isinstance(value, str) else value
+    return json.dumps(record, ensure_ascii=False, sort_keys=False)
+
+
+def console_alert(finding, width=160):
+    """What `run --foreground` prints to stderr for a suspicious file when no mail is configured."""
+    rules = ', '.join(sorted(set(h.rule for h in finding.hits)))
+    lines = ['ALERT %s: %s (score %d, owner %s, %d bytes, sha256 %s)' % (
+        escape_name(finding.path), rules, finding.score, escape_name(finding.owner),
+        finding.size, finding.sha256 or '-')]
+    for h in finding.hits:
+        text = '' if finding.private else one_line(h.text, width)
+        lines.append('  %s:%d: [%s] %s' % (escape_name(finding.path), h.line, h.rule, text))
+    return '\n'.join(lines)
+
+
+def scan_line(finding):
+    """`newfilewatch scan` output: the path first, then the rules that fired (clamscan-like)."""
+    rules = ', '.join(sorted(set(h.rule for h in finding.hits)))
+    return '%s: %s' % (escape_name(finding.path), rules)

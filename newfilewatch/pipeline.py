@@ -1,0 +1,83 @@
+"""One candidate path's way through the program: queue -> dedupe -> scanner -> sinks.
+
+The queue sits between the kernel and the scanner so that reading inotify never waits for a
+scan: the main loop drains the fd first (keeping the kernel queue from overflowing during a
+burst), then spends a bounded slice of time scanning.  The queue is keyed by path, so a file
+written and closed a thousand times while waiting is scanned once.
+An exception while handling one path is caught, counted and logged (as fail2ban does); it never
+stops the loop.
+"""
+import collections
+import logging
+import os
+import time
+
+RECENT = 65536          # identities remembered to drop repeat candidates (sweep + event overlap)
+
+
+class Pipeline(object):
+    """`sinks` is an object with new_file(finding, candidate) and alert(finding, candidate)."""
+
+    def __init__(self, scanner, rules, sinks, clock=time.time, logger=None):
+        self.scanner = scanner
+        self.rules = rules
+        self.sinks = sinks
+        self.clock = clock
+        self.log = logger or logging.getLogger('newfilewatch')
+        self.queue = collections.OrderedDict()
+        self.recent = collections.OrderedDict()
+        self.counts = collections.Counter()
+
+    def offer(self, candidate):
+        """Queue a path (the watcher's `emit`)."""
+        old = self.queue.get(candidate.path)
+        if old is None or (old.synthetic and not candidate.synthetic):
+            self.queue[candidate.path] = candidate
+
+    def __len__(self):
+        return len(self.queue)
+
+    def drain(self, budget=0.05):
+        """Handle queued candidates for about `budget` seconds; returns how many were handled."""
+        deadline = self.clock() + budget
+        done = 0
+        while self.queue:
+            _, candidate = self.queue.popitem(last=False)
+            self.handle(candidate)
+            done += 1
+            if done % 16 == 0 and self.clock() >= deadline:
+                break
+        return done
+
+    def handle(self, candidate):
+        try:
+            self._handle(candidate)
+        except Exception:            # one bad file must not stop the watcher
+            self.counts['errors'] += 1
+            self.log.exception('error while handling %r', candidate.path)
+
+    def _handle(self, candidate):
+        path = candidate.path
+        try:
+            st = os.lstat(path)
+        except OSError:
+            self.counts['gone'] += 1
+            return                   # deleted before we got to it: nothing new remains
+        identity = (path, st.st_ino, st.st_ctime_ns, st.st_size)
+        if identity in self.recent:
+            self.counts['repeats'] += 1
+            return
+        self.recent[identity] = True
+        if len(self.recent) > RECENT:
+            self.recent.popitem(last=False)
+        finding = self.scanner.scan(path, st, self.clock())
+        if finding.kind == 'gone':
+            self.counts['gone'] += 1
+            return
+        if finding.suspicious and self.rules.is_allowed(path):
+            finding = finding._replace(suspicious=False, note='path allowlisted')
+        self.counts['files'] += 1
+        self.sinks.new_file(finding, candidate)
+        if finding.suspicious:
+            self.counts['alerts'] += 1
+            self.sinks.alert(finding, candidate)

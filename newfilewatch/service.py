@@ -1,0 +1,297 @@
+"""The running watcher: wires config -> watcher -> pipeline -> outputs and runs the main loop.
+
+Used in the foreground by `newfilewatch run --foreground` and inside the daemon by daemon.py.
+Signals only *record* a request (`request()`), waking the loop through a self-pipe; the loop
+then stops, reloads or reopens, with a log line for each, as supervisor does.
+"""
+import errno
+import logging
+import logging.handlers
+import os
+import select
+import signal
+import socket
+import time
+
+from newfilewatch import config as configmod
+from newfilewatch import state
+from newfilewatch.pipeline import Pipeline
+from newfilewatch.rules import PathRules
+from newfilewatch.scanner import Scanner
+from newfilewatch.sinks import LineFile, Outputs
+from newfilewatch.watcher import Watcher
+
+log = logging.getLogger('newfilewatch')
+STATE_EVERY = 10.0       # seconds between saves of the catch-up time
+SCAN_SLICE = 0.05        # seconds of scanning between two drains of the inotify fd
+READS_PER_TURN = 64      # inotify reads per turn before scanning again
+
+
+class ServiceError(Exception):
+    """A fatal problem at start, said in one line for the admin."""
+
+
+def make_engine(scan_cfg):
+    from newfilewatch.engine import Engine
+    try:
+        return Engine.from_config(scan_cfg, logger=log)
+    except ValueError as exc:
+        raise configmod.ConfigError('(config)', ['[scan] %s' % exc])
+
+
+def host_and_ip():
+    try:
+        from newfilewatch.alerts import host_and_ip as found
+        return found()
+    except ImportError:
+        host = socket.gethostname()
+        try:
+            return host, socket.gethostbyname(host)
+        except OSError:
+            return host, '127.0.0.1'
+
+
+def configure_logging(cfg, foreground):
+    """Root handlers for the daemon log: file, syslog, and stderr in the foreground."""
+    root = logging.getLogger('newfilewatch')
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(getattr(logging, cfg.log.level.upper()))
+    root.propagate = False
+    fmt = logging.Formatter('%(asctime)s %(levelname)s %(message)s')
+    problems = []
+    if foreground:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter('newfilewatch: %(levelname)s %(message)s'))
+        root.addHandler(handler)
+    if cfg.log.log_file:
+        try:
+            parent = os.path.dirname(cfg.log.log_file)
+            if parent and not os.path.isdir(parent):
+                os.makedirs(parent, 0o750)
+            # WatchedFileHandler reopens by itself when logrotate moves the file
+            handler = logging.handlers.WatchedFileHandler(cfg.log.log_file)
+            handler.setFormatter(fmt)
+            root.addHandler(handler)
+        except OSError as exc:
+            problems.append('cannot write log file %s: %s' % (cfg.log.log_file, exc.strerror))
+    if cfg.log.syslog:
+        address = '/dev/log' if os.path.exists('/dev/log') else None
+        if address:
+            try:
+                handler = logging.handlers.SysLogHandler(
+                    address, facility=logging.handlers.SysLogHandler.facility_names[
+                        cfg.log.syslog_facility])
+                handler.setFormatter(logging.Formatter('newfilewatch[%(process)d]: %(message)s'))
+                root.addHandler(handler)
+            except OSError as exc:
+                problems.append('syslog unavailable: %s' % exc)
+        elif not foreground:
+            problems.append('syslog unavailable: no /dev/log')
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
+    for problem in problems:
+        root.warning(problem)
+
+
+class Service(object):
+    """Everything that runs; `open()` makes the I/O objects, `run()` loops, `close()` undoes."""
+
+    def __init__(self, config, events=None, foreground=False):
+        self.config = config
+        self.events_path = events
+        self.foreground = foreground
+        self.requests = []
+        self.watcher = self.pipeline = self.outputs = self.desk = None
+        self.caught_up = time.time()
+        self._wake_r = self._wake_w = None
+        self._saved_at = 0.0
+
+    # -- requests (signal handlers call this) ---------------------------------------------------
+    def request(self, what):
+        self.requests.append(what)
+        if self._wake_w is not None:
+            try:
+                os.write(self._wake_w, b'.')
+            except OSError:
+                pass
+
+    def install_signals(self):
+        """Map SIGTERM/SIGINT/SIGHUP/SIGUSR1 to requests (the daemon passes its own signal_map)."""
+        for signum, what in ((signal.SIGTERM, 'stop'), (signal.SIGINT, 'stop'),
+                             (signal.SIGHUP, 'reload'), (signal.SIGUSR1, 'reopen')):
+            signal.signal(signum, lambda _n, _f, what=what: self.request(what))
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def open(self):
+        cfg = self.config
+        configure_logging(cfg, self.foreground)
+        self._wake_r, self._wake_w = os.pipe()
+        for fd in (self._wake_r, self._wake_w):
+            os.set_blocking(fd, False)
+        try:
+            self._build(cfg)
+            since = state.load(cfg.watch.state_file)
+            count = self.watcher.start(since=since)
+        except (OSError, configmod.ConfigError) as exc:
+            raise ServiceError(str(exc))
+        if not self.watcher.roots:
+            log.warning('no watch dir exists among: %s', ', '.join(cfg.watch.dirs))
+        self._check_limit(count)
+        self.caught_up = time.time()
+        log.info('watching %d dirs under %s%s', count, ', '.join(self.watcher.roots) or '(none)',
+                 ' (catching up on changes since %s)' % time.ctime(since) if since else '')
+        self.outputs.emit('ready', time.time(), watches=count, roots=list(self.watcher.roots))
+        return count
+
+    def _build(self, cfg):
+        rules = PathRules.from_config(cfg)
+        scanner = Scanner(make_engine(cfg.scan), cfg.scan.max_bytes, cfg.scan.allow_sha256)
+        self._make_outputs(cfg)
+        self.pipeline = Pipeline(scanner, rules, self.outputs)
+        self.watcher = Watcher(cfg.watch.dirs, rules, self.pipeline.offer,
+                               settle_delay=cfg.watch.settle_delay,
+                               sweep_interval=cfg.watch.sweep_interval,
+                               walk_error=lambda path, msg: self.outputs.emit(
+                                   'error', time.time(), path=path, message=msg))
+
+    def _make_outputs(self, cfg):
+        events_path = self.events_path or cfg.log.events_file or None
+        self.desk = self._make_desk(cfg)
+        self.outputs = Outputs(
+            new_files=LineFile(cfg.log.new_files_log) if cfg.log.new_files_log else None,
+            events=LineFile(events_path) if events_path else None,
+            desk=self.desk, console=self.foreground)
+        return self.outputs
+
+    def _make_desk(self, cfg):
+        if not cfg.mail.to:
+            return None
+        from newfilewatch.alerts import AlertDesk
+        host, ip = host_and_ip()
+        desk = AlertDesk(cfg.mail, host, ip, new_files_log=cfg.log.new_files_log, logger=log)
+        desk.start()
+        return desk
+
+    def _check_limit(self, count):
+        try:
+            from newfilewatch.sysctl import watch_limit
+            limit = watch_limit()
+        except ImportError:
+            limit = None
+        if limit and count >= 0.8 * limit:
+            log.warning('%d watches in use of fs.inotify.max_user_watches=%d: raise it with '
+                        '`newfilewatch tune-sysctl` (sets 524288)', count, limit)
+
+    def close(self):
+        for closer in (self.desk, self.watcher, self.outputs):
+            if closer is not None:
+                try:
+                    closer.close()
+                except Exception:
+                    log.exception('error while closing')
+        for fd in (self._wake_r, self._wake_w):
+            if fd is not None:
+                os.close(fd)
+        self._wake_r = self._wake_w = None
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run(self):
+        poller = select.poll()
+        poller.register(self.watcher.fileno(), select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        while True:
+            if self.requests and not self._handle_requests(poller):
+                break
+            now = time.time()
+            if len(self.pipeline):
+                timeout = 0
+            else:
+                timeout = max(0.0, min(self.watcher.next_deadline() - now, 1.0))
+            try:
+                poller.poll(int(timeout * 1000))
+            except OSError as exc:          # EINTR on 3.4 and older only
+                if exc.errno != errno.EINTR:
+                    raise
+            self._drain_wakeups()
+            self.turn()
+        self._save_state(force=True)
+        log.info('stopped')
+        return 0
+
+    def turn(self):
+        """One round: drain the kernel queue, run timers, scan a slice, save state now and then."""
+        for _ in range(READS_PER_TURN):
+            if not self.watcher.read():
+                break
+        now = time.time()
+        self.watcher.tick(now)
+        self.pipeline.drain(SCAN_SLICE)
+        if not len(self.pipeline) and self.watcher.overflow_since is None:
+            self.caught_up = now
+        self._save_state()
+
+    def _save_state(self, force=False):
+        now = time.time()
+        if force or now - self._saved_at >= STATE_EVERY:
+            self._saved_at = now
+            state.save(self.config.watch.state_file, self.caught_up)
+
+    def _drain_wakeups(self):
+        try:
+            while os.read(self._wake_r, 512):
+                pass
+        except OSError:
+            pass
+
+    def _handle_requests(self, poller):
+        """Act on recorded signals in order; False means stop."""
+        while self.requests:
+            what = self.requests.pop(0)
+            if what == 'stop':
+                log.info('stop requested')
+                while len(self.pipeline):
+                    self.pipeline.drain(1.0)
+                return False
+            if what == 'reopen':
+                log.info('reopening log files')
+                self.outputs.reopen()
+                configure_logging(self.config, self.foreground)
+            elif what == 'reload':
+                self.reload(poller)
+        return True
+
+    def reload(self, poller=None):
+        """Re-read the config file; a broken one is refused and the running config kept."""
+        old = self.config
+        try:
+            new = configmod.load(old.path) if old.path else configmod.load(None)
+            if old.watch_override:
+                new = configmod.with_watch_dirs(new, old.watch_override)
+            rules = PathRules.from_config(new)
+            scanner = Scanner(make_engine(new.scan), new.scan.max_bytes, new.scan.allow_sha256)
+        except configmod.ConfigError as exc:
+            log.error('reload refused, keeping the running config: %s', '; '.join(exc.problems))
+            self.outputs.emit('error', time.time(), message='reload refused: %s' % '; '.join(
+                exc.problems))
+            return False
+        self.config = new
+        configure_logging(new, self.foreground)
+        self.pipeline.scanner, self.pipeline.rules = scanner, rules
+        if (new.watch.dirs, rules) != (old.watch.dirs, self.watcher.rules):
+            count = self.watcher.reconfigure(new.watch.dirs, rules)
+            log.info('watching %d dirs under %s', count, ', '.join(self.watcher.roots))
+        self.watcher.settle_delay = new.watch.settle_delay
+        self.watcher.sweep_interval = new.watch.sweep_interval
+        if (new.log, new.mail) != (old.log, old.mail):
+            self._swap_outputs(new)
+        log.info('config reloaded from %s', new.path or 'built-in defaults')
+        self.outputs.emit('reloaded', time.time(), watches=len(self.watcher.paths))
+        return True
+
+    def _swap_outputs(self, cfg):
+        if self.desk is not None:
+            self.desk.close()
+        self.outputs.close()
+        self.pipeline.sinks = self._make_outputs(cfg)

@@ -1,0 +1,121 @@
+"""Where findings go: the new-files log, the JSON event stream, the console.  Thin I/O only.
+
+Each sink writes whole lines with one write() on a line-buffered append-mode file, so a line is
+never split between two writers, and can `reopen()` after logrotate moved the file (SIGUSR1).
+A sink whose file cannot be opened says so once and keeps the program running: the same facts
+still reach syslog and the event stream.
+"""
+import errno
+import logging
+import os
+import sys
+
+
+class LineFile(object):
+    """An append-only text file of lines, reopenable; '-' means stdout."""
+
+    def __init__(self, path, logger=None, mode=0o640):
+        self.path = path
+        self.mode = mode
+        self.log = logger or logging.getLogger('newfilewatch')
+        self.fh = None
+        self.failed = False
+        self.open()
+
+    def open(self):
+        if self.path == '-':
+            self.fh = sys.stdout
+            return
+        try:
+            parent = os.path.dirname(self.path)
+            if parent and not os.path.isdir(parent):
+                os.makedirs(parent, 0o750)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC |
+                         os.O_NOFOLLOW, self.mode)
+            self.fh = os.fdopen(fd, 'a', buffering=1, encoding='utf-8', errors='backslashreplace')
+            self.failed = False
+        except OSError as exc:
+            self.fh = None
+            if not self.failed:
+                self.log.error('cannot write %s: %s', self.path, exc.strerror or exc)
+            self.failed = True
+
+    def write(self, line):
+        if self.fh is None:
+            return False
+        try:
+            self.fh.write(line + '\n')
+            if self.fh is sys.stdout:
+                self.fh.flush()
+            return True
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                self.log.error('cannot write %s: %s', self.path, exc.strerror or exc)
+            return False
+
+    def reopen(self):
+        self.close()
+        self.open()
+
+    def close(self):
+        if self.fh is not None and self.fh is not sys.stdout:
+            try:
+                self.fh.close()
+            except OSError:
+                pass
+        self.fh = None
+
+    def fileno(self):
+        return self.fh.fileno() if self.fh is not None else None
+
+
+class Outputs(object):
+    """The pipeline's sinks: new-files log, event stream, alert log (syslog), mail desk, console.
+
+    `desk` is an alerts.AlertDesk or None (no mail configured); with `console` the foreground
+    user sees new files on stdout and, when there is no mail, alerts on stderr.
+    """
+
+    def __init__(self, new_files=None, events=None, desk=None, console=False, logger=None):
+        from newfilewatch import formatting
+        self.fmt = formatting
+        self.new_files = new_files
+        self.events = events
+        self.desk = desk
+        self.console = console
+        self.alert_log = logger or logging.getLogger('newfilewatch.alert')
+
+    def new_file(self, finding, candidate):
+        line = self.fmt.new_file_line(finding)
+        if self.new_files is not None:
+            self.new_files.write(line)
+        if self.console and not self._events_on_stdout():
+            sys.stdout.write(line + '\n')
+            sys.stdout.flush()
+        self.emit('new_file', finding.time, finding, synthetic=candidate.synthetic)
+
+    def alert(self, finding, candidate):
+        self.emit('alert', finding.time, finding, synthetic=candidate.synthetic)
+        self.alert_log.warning('suspicious %s', self.fmt.scan_line(finding))
+        if self.desk is not None:
+            self.desk.add(finding)
+        elif self.console:
+            sys.stderr.write(self.fmt.console_alert(finding) + '\n')
+            sys.stderr.flush()
+
+    def emit(self, kind, when, finding=None, **extra):
+        if self.events is not None:
+            self.events.write(self.fmt.event(kind, when, finding, **extra))
+
+    def reopen(self):
+        for sink in (self.new_files, self.events):
+            if sink is not None:
+                sink.reopen()
+
+    def close(self):
+        for sink in (self.new_files, self.events):
+            if sink is not None:
+                sink.close()
+
+    def _events_on_stdout(self):
+        return self.events is not None and self.events.path == '-'

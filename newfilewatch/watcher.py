@@ -1,0 +1,304 @@
+"""Recursive inotify watching of the web roots, turned into a stream of Candidate paths.
+
+The watcher is the emitter of watchdog's split: it only turns kernel events into values
+(`model.Candidate`) and hands them to `emit`; what happens to a path is the pipeline's business.
+It owns the gaps inotify leaves, each of which loses files with stock pyinotify:
+- a new or moved-in directory is watched at once and *swept*: files that landed in it before
+  the watch existed (mkdir -p a/b/c && echo x > a/b/c/s.php) get synthetic candidates;
+- a directory moved out or deleted drops its watches (no '-unknown-path' leftovers);
+- IN_Q_OVERFLOW means events are gone: every root is re-walked and files whose ctime is newer
+  than the last event seen are handed on (ctime, because users can set mtime but not ctime);
+- ENOSPC (out of watches) is reported plainly, and the dirs left unwatched are swept every
+  `sweep_interval` seconds instead, so nothing under them is missed for good;
+- a file created and kept open (no IN_CLOSE_WRITE) is handed on after `settle_delay`;
+  a symlink, FIFO or hard link, which never get IN_CLOSE_WRITE, at once.
+Excluded dirs are pruned in our own walk (walk.py), so nothing below them is ever watched.
+"""
+import collections
+import errno
+import glob
+import logging
+import os
+import stat
+import time
+
+from newfilewatch import inotify
+from newfilewatch.model import Candidate
+from newfilewatch.rules import under
+from newfilewatch.walk import join, walk
+
+DIR_MASK = (inotify.IN_CLOSE_WRITE | inotify.IN_MOVED_TO | inotify.IN_MOVED_FROM |
+            inotify.IN_CREATE | inotify.IN_DELETE_SELF | inotify.IN_ONLYDIR |
+            inotify.IN_DONT_FOLLOW | inotify.IN_EXCL_UNLINK)
+CTIME_SLACK = 2.0          # ctime comes from the kernel's coarse clock; rescans look back this far
+OVERFLOW_QUIET = 0.2       # let a burst drain before re-walking, so one rescan covers it
+
+
+def expand_roots(patterns):
+    """Glob the configured dirs ('/home/*/public_html') into existing, normalised directories."""
+    roots = set()
+    for pattern in patterns:
+        matches = glob.glob(pattern) if glob.has_magic(pattern) else [pattern]
+        roots.update(os.path.normpath(m) for m in matches if os.path.isdir(m))
+    # a root inside another root adds nothing but duplicate walks
+    ordered = sorted(roots)
+    return [r for r in ordered if not any(o != r and under(r, o) for o in ordered)]
+
+
+class Watcher(object):
+    """inotify fd + a table wd -> directory path; `emit(Candidate)` receives every file to look at."""
+
+    def __init__(self, patterns, rules, emit, settle_delay=5.0, sweep_interval=300,
+                 clock=time.time, logger=None, walk_error=None):
+        self.patterns = tuple(patterns)
+        self.rules = rules
+        self.emit = emit
+        self.settle_delay = settle_delay
+        self.sweep_interval = sweep_interval
+        self.clock = clock
+        self.log = logger or logging.getLogger('newfilewatch.watcher')
+        self.walk_error = walk_error          # callable(path, message) for the event stream
+        self.ino = inotify.Inotify()
+        self.paths = {}                       # wd -> directory path: the only per-dir cost
+        self.roots = []
+        self.created = {}                     # path -> time: created, not yet closed
+        self.moved_from = {}                  # cookie -> old dir path, resolved per batch
+        self.unwatched = set()                # dirs left without a watch (limit reached)
+        self.limit_hit = False
+        self.overflow_since = None
+        self.overflow_at = 0.0
+        self.overflows = 0
+        self.last_event = clock()
+        self.next_sweep = clock() + sweep_interval
+        self._errors = collections.Counter()
+        self._error_example = {}
+
+    # -- setup --------------------------------------------------------------------------------
+    def fileno(self):
+        return self.ino.fileno()
+
+    def start(self, since=None):
+        """Watch every root; with `since` (restart catch-up) also hand on files changed since then."""
+        self.roots = expand_roots(self.patterns)
+        for pattern in self.patterns:
+            if not glob.has_magic(pattern) and not os.path.isdir(pattern):
+                self.log.warning('watch dir %s does not exist (yet); checked again every %ds',
+                                 pattern, self.sweep_interval)
+        for root in self.roots:
+            self._walk(root, sweep=since is not None, since=since, reason='catch-up')
+        self._report_walk_errors()
+        return len(self.paths)
+
+    def close(self):
+        self.ino.close()
+
+    # -- the walk -----------------------------------------------------------------------------
+    def _walk(self, top, sweep, since=None, reason='sweep'):
+        """Watch `top` and every dir below it not pruned; when sweeping, hand on its files."""
+        for path, entry in walk(top, self.rules, self._watch, self._walk_failed, files=sweep):
+            if since is not None:
+                try:
+                    if entry.stat(follow_symlinks=False).st_ctime < since:
+                        continue
+                except OSError:
+                    continue
+            self.emit(Candidate(path, True, reason))
+
+    def _watch(self, path, inode):
+        """Add (or refresh) the watch of one dir; False when it must not be descended into."""
+        if self.limit_hit:
+            # no point asking the kernel again during this walk; the next sweep retries
+            self.unwatched.add(path)
+            return False
+        try:
+            wd = self.ino.add_watch(path, DIR_MASK)
+        except inotify.WatchLimitReached:
+            if not self.limit_hit:
+                self.log.error(
+                    'inotify watch limit reached at %d watches (fs.inotify.max_user_watches): '
+                    'dirs from %s on are swept every %ds instead of watched. Raise the limit with '
+                    '`newfilewatch tune-sysctl` (sets 524288) and reload.',
+                    len(self.paths), path, self.sweep_interval)
+            self.limit_hit = True
+            self.unwatched.add(path)
+            return False
+        except OSError as exc:
+            self._walk_failed(path, exc)
+            return False
+        if inode is not None and not self._same_dir(path, inode):
+            self.ino.rm_watch(wd)
+            self.paths.pop(wd, None)
+            return False
+        self.paths[wd] = path
+        self.unwatched.discard(path)
+        return True
+
+    def _same_dir(self, path, inode):
+        """Guard against a dir swapped for a symlink between listing and watching.
+
+        The path may then resolve outside the roots; the inode seen in the listing tells.
+        """
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        if st.st_ino == inode:
+            return True
+        real = os.path.realpath(path)             # slow path: mount points also differ here
+        if any(under(real, os.path.realpath(r)) for r in self.roots):
+            return True
+        self._walk_failed(path, OSError(errno.ELOOP, 'replaced by a link out of the watched roots'))
+        return False
+
+    def _walk_failed(self, path, exc):
+        key = exc.strerror or str(exc)
+        self._errors[key] += 1
+        self._error_example.setdefault(key, path)
+
+    def _report_walk_errors(self):
+        for key, count in self._errors.items():
+            example = self._error_example[key]
+            self.log.warning('%d dir(s) not watched: %s (e.g. %r)', count, key, example)
+            if self.walk_error:
+                self.walk_error(example, '%d dir(s) not watched: %s' % (count, key))
+        self._errors.clear()
+        self._error_example.clear()
+
+    # -- events -------------------------------------------------------------------------------
+    def read(self, now=None):
+        """Drain what the kernel has queued; returns the number of events handled."""
+        events = self.ino.read()
+        if events:
+            self.process(events, self.clock() if now is None else now)
+        return len(events)
+
+    def process(self, events, now):
+        paths, wants, emit = self.paths, self.rules.wants_file, self.emit
+        for wd, mask, cookie, name in events:
+            if mask & inotify.IN_Q_OVERFLOW:
+                self._overflowed(now)
+                continue
+            directory = paths.get(wd)
+            if directory is None:
+                continue
+            if mask & inotify.IN_IGNORED:
+                del paths[wd]
+                continue
+            if not name:
+                continue
+            path = join(directory, os.fsdecode(name))
+            if mask & inotify.IN_ISDIR:
+                self._dir_event(path, mask, cookie)
+            elif mask & (inotify.IN_CLOSE_WRITE | inotify.IN_MOVED_TO):
+                if wants(path):
+                    self.created.pop(path, None)
+                    emit(Candidate(path, False, 'moved_to' if mask & inotify.IN_MOVED_TO
+                                   else 'close_write'))
+            elif mask & inotify.IN_CREATE and wants(path):
+                self._file_created(path, now)
+        self.last_event = now
+        if self.moved_from:
+            self._drop_moved_out()
+        if self._errors:
+            self._report_walk_errors()
+
+    def _dir_event(self, path, mask, cookie):
+        if mask & inotify.IN_MOVED_FROM:
+            self.moved_from[cookie] = path
+        elif mask & (inotify.IN_CREATE | inotify.IN_MOVED_TO):
+            if self.rules.prunes_dir(path):
+                return
+            # a dir moved within the watched tree keeps its files, already seen: re-path only
+            within = bool(mask & inotify.IN_MOVED_TO) and cookie in self.moved_from
+            self._walk(path, sweep=not within, reason='new dir')
+
+    def _drop_moved_out(self):
+        """Forget watches still filed under a dir's old name after it moved (out, or re-pathed)."""
+        old = list(self.moved_from.values())
+        self.moved_from.clear()
+        stale = [wd for wd, p in self.paths.items() if any(under(p, o) for o in old)]
+        for wd in stale:
+            self.ino.rm_watch(wd)
+            del self.paths[wd]
+        if stale:
+            self.log.debug('dropped %d watch(es) of dirs moved out of the watched tree', len(stale))
+
+    def _file_created(self, path, now):
+        """Regular files wait for IN_CLOSE_WRITE; links and special files never get one."""
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return
+        if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+            self.created[path] = now
+        else:
+            self.emit(Candidate(path, False, 'created'))
+
+    def _overflowed(self, now):
+        self.overflows += 1
+        since = self.last_event - CTIME_SLACK
+        self.overflow_since = since if self.overflow_since is None else min(since, self.overflow_since)
+        self.overflow_at = now
+        self.log.warning('inotify queue overflowed (fs.inotify.max_queued_events): events lost, '
+                         'rescanning files changed since %s', time.strftime(
+                             '%H:%M:%S', time.localtime(self.overflow_since)))
+
+    # -- timers -------------------------------------------------------------------------------
+    def next_deadline(self):
+        """Seconds-since-epoch of the next timer due (settle, rescan, sweep)."""
+        due = [self.next_sweep]
+        if self.created:
+            due.append(min(self.created.values()) + self.settle_delay)
+        if self.overflow_since is not None:
+            due.append(self.overflow_at + OVERFLOW_QUIET)
+        return min(due)
+
+    def tick(self, now):
+        if self.created:
+            ripe = [p for p, t in self.created.items() if now - t >= self.settle_delay]
+            for path in ripe:
+                del self.created[path]
+                self.emit(Candidate(path, True, 'settle'))
+        if self.overflow_since is not None and now - self.overflow_at >= OVERFLOW_QUIET:
+            since, self.overflow_since = self.overflow_since, None
+            self.rescan(since, reason='overflow')
+        if now >= self.next_sweep:
+            self.sweep(now)
+
+    def rescan(self, since, reason='rescan'):
+        """Re-walk every root: re-add missing watches, hand on files changed since `since`."""
+        self.limit_hit = False
+        for root in self.roots:
+            self._walk(root, sweep=True, since=since, reason=reason)
+        self._report_walk_errors()
+
+    def sweep(self, now):
+        """Periodic: pick up new roots (globs) and sweep dirs that have no watch."""
+        since = self.next_sweep - self.sweep_interval - CTIME_SLACK
+        self.next_sweep = now + self.sweep_interval
+        self.limit_hit = False
+        current = expand_roots(self.patterns)
+        for root in current:
+            if root not in self.roots:
+                self.log.info('new watch root %s', root)
+                self.roots.append(root)
+                self._walk(root, sweep=True, reason='new root')
+        for path in sorted(self.unwatched):
+            self.unwatched.discard(path)
+            self._walk(path, sweep=True, since=since, reason='unwatched sweep')
+        self._report_walk_errors()
+
+    def reconfigure(self, patterns, rules):
+        """Apply new roots/excludes without a gap: watch the new set, then drop what is left over."""
+        self.patterns, self.rules = tuple(patterns), rules
+        before = dict(self.paths)
+        self.paths = {}
+        self.unwatched = set()
+        self.limit_hit = False
+        self.roots = expand_roots(self.patterns)
+        for root in self.roots:
+            self._walk(root, sweep=False)
+        for wd in set(before) - set(self.paths):
+            self.ino.rm_watch(wd)
+        self._report_walk_errors()
+        return len(self.paths)
