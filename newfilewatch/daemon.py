@@ -245,9 +245,10 @@ def _target_for(cfg):
 
 
 def start(cfg, options):
-    """Start the daemon and return 0 once its watches are in place, else 1 with the reason."""
-    if getattr(options, 'watch', None):
-        cfg = config_mod.with_watch_dirs(cfg, options.watch)
+    """Start the daemon and return 0 once its watches are in place, else 1 with the reason.
+
+    `cfg` already has --watch applied (the CLI does it); `options.events` is passed on.
+    """
     pidfile = cfg.daemon.pidfile
     try:
         state, pid = pidfile_state(pidfile)

@@ -1,0 +1,34 @@
+# Build helpers.  `make sdist` packs the tracked files of this checkout; `make rpm` builds the
+# noarch RPM from that tarball with rpmbuild (works on Debian's `rpm` package too: --nodeps,
+# and the spec falls back where Debian's rpm lacks Red Hat macros).
+#   make rpm RPMBUILD_OPTS="--with systemd"     # the EL7+ flavour
+#   make rpm RPMBUILD_OPTS="--without check"    # skip %check
+
+NAME     := newfilewatch
+VERSION  := $(shell sed -n "s/^__version__ = '\(.*\)'/\1/p" newfilewatch/__init__.py)
+PYTHON   ?= python3
+TOPDIR   ?= $(CURDIR)/rpmbuild
+TARBALL  := dist/$(NAME)-$(VERSION).tar.gz
+RPMBUILD_OPTS ?=
+
+.PHONY: all sdist rpm srpm clean
+
+all: rpm
+
+# Tracked files only (as in a clean checkout), under NAME-VERSION/.
+sdist:
+	@mkdir -p dist
+	git ls-files -z | xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh \
+	  | tar --null -T - --transform 's,^,$(NAME)-$(VERSION)/,' --owner=0 --group=0 \
+	        --sort=name -czf $(TARBALL)
+	@echo $(TARBALL)
+
+rpm: sdist
+	mkdir -p $(TOPDIR)/SOURCES $(TOPDIR)/SPECS
+	cp $(TARBALL) $(TOPDIR)/SOURCES/
+	cp rpm/$(NAME).spec $(TOPDIR)/SPECS/
+	rpmbuild -ba --nodeps --define "_topdir $(TOPDIR)" --define "__python3 $$(command -v $(PYTHON))" \
+	  $(RPMBUILD_OPTS) $(TOPDIR)/SPECS/$(NAME).spec
+
+clean:
+	rm -rf $(TOPDIR) dist build
