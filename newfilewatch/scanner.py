@@ -150,7 +150,7 @@ class Scanner(object):
             hits.append(Hit('file.symlink_system', 0, 'points into %s' % resolved, 'high', 1000))
         return finding(path, kind='symlink', owner=owner, uid=st.st_uid, size=st.st_size,
                        score=sum(h.weight for h in hits), suspicious=bool(hits), hits=hits,
-                       private=True, note=note, time=now)
+                       note=note, time=now)
 
     def _foreign_hardlink(self, path, st):
         """A reason string when `path` is an extra link to a file its directory's owner does not own."""

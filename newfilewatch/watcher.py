@@ -84,6 +84,8 @@ class Watcher(object):
             if not glob.has_magic(pattern) and not os.path.isdir(pattern):
                 self.log.warning('watch dir %s does not exist (yet); checked again every %ds',
                                  pattern, self.sweep_interval)
+        if since is not None:
+            since -= CTIME_SLACK
         for root in self.roots:
             self._walk(root, sweep=since is not None, since=since, reason='catch-up')
         self._report_walk_errors()
@@ -93,9 +95,23 @@ class Watcher(object):
         self.ino.close()
 
     # -- the walk -----------------------------------------------------------------------------
-    def _walk(self, top, sweep, since=None, reason='sweep'):
-        """Watch `top` and every dir below it not pruned; when sweeping, hand on its files."""
-        for path, entry in walk(top, self.rules, self._watch, self._walk_failed, files=sweep):
+    def _walk(self, top, sweep, since=None, reason='sweep', unwatched=None):
+        """Watch `top` and every dir below it not pruned; when sweeping, hand on its files.
+
+        Out of watches, a dir is normally left for the periodic sweep (recorded in
+        self.unwatched, not descended).  The sweep itself passes a list as `unwatched`: then
+        it descends anyway, to hand on the files, and collects the dirs still without a watch.
+        """
+        def enter(path, inode):
+            added = self._watch(path, inode)
+            if added is None:                  # no watch left
+                if unwatched is not None:
+                    unwatched.append(path)
+                    return True
+                self.unwatched.add(path)
+                return False
+            return added
+        for path, entry in walk(top, self.rules, enter, self._walk_failed, files=sweep):
             if since is not None:
                 try:
                     if entry.stat(follow_symlinks=False).st_ctime < since:
@@ -105,23 +121,19 @@ class Watcher(object):
             self.emit(Candidate(path, True, reason))
 
     def _watch(self, path, inode):
-        """Add (or refresh) the watch of one dir; False when it must not be descended into."""
+        """Add (or refresh) the watch of one dir: True, False (do not enter), None (limit)."""
         if self.limit_hit:
-            # no point asking the kernel again during this walk; the next sweep retries
-            self.unwatched.add(path)
-            return False
+            return None                        # no point asking the kernel again this walk
         try:
             wd = self.ino.add_watch(path, DIR_MASK)
         except inotify.WatchLimitReached:
-            if not self.limit_hit:
-                self.log.error(
-                    'inotify watch limit reached at %d watches (fs.inotify.max_user_watches): '
-                    'dirs from %s on are swept every %ds instead of watched. Raise the limit with '
-                    '`newfilewatch tune-sysctl` (sets 524288) and reload.',
-                    len(self.paths), path, self.sweep_interval)
+            self.log.error(
+                'inotify watch limit reached at %d watches (fs.inotify.max_user_watches): '
+                'dirs from %s on are swept every %ds instead of watched. Raise the limit with '
+                '`newfilewatch tune-sysctl` (sets 524288) and reload.',
+                len(self.paths), path, self.sweep_interval)
             self.limit_hit = True
-            self.unwatched.add(path)
-            return False
+            return None
         except OSError as exc:
             self._walk_failed(path, exc)
             return False
@@ -130,7 +142,6 @@ class Watcher(object):
             self.paths.pop(wd, None)
             return False
         self.paths[wd] = path
-        self.unwatched.discard(path)
         return True
 
     def _same_dir(self, path, inode):
@@ -285,7 +296,10 @@ class Watcher(object):
                 self._walk(root, sweep=True, reason='new root')
         for path in sorted(self.unwatched):
             self.unwatched.discard(path)
-            self._walk(path, sweep=True, since=since, reason='unwatched sweep')
+            still = []
+            self._walk(path, sweep=True, since=since, reason='unwatched sweep', unwatched=still)
+            if still:
+                self.unwatched.add(path)
         self._report_walk_errors()
 
     def reconfigure(self, patterns, rules):

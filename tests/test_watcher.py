@@ -1,0 +1,356 @@
+"""The watcher against the real kernel: every way a file can arrive is seen, nothing leaks."""
+import errno
+import os
+import select
+import time
+
+import pytest
+
+from newfilewatch.rules import PathRules
+from newfilewatch.watcher import CTIME_SLACK, Watcher, expand_roots
+from tests.support.nfw import wait_until
+
+RULES = PathRules(include=('*.php', '*.txt'), exclude=('*/wp-content/cache/*', '*/skip/*'))
+
+
+class Harness(object):
+    """A Watcher plus the list of candidates it emitted; `pump_until` runs its loop."""
+
+    def __init__(self, root, rules=RULES, **kw):
+        self.got = []
+        self.watcher = Watcher([str(root)], rules, self.got.append, **kw)
+
+    def start(self, since=None):
+        return self.watcher.start(since=since)
+
+    def paths(self):
+        return [c.path for c in self.got]
+
+    def pump(self):
+        select.select([self.watcher.fileno()], [], [], 0.02)
+        while self.watcher.read():
+            pass
+        self.watcher.tick(time.time())
+
+    def pump_until(self, predicate, timeout=10.0, what='candidate'):
+        def step():
+            self.pump()
+            return predicate()
+        return wait_until(step, timeout, interval=0, what=what)
+
+    def wait_path(self, path, timeout=10.0):
+        return self.pump_until(lambda: str(path) in self.paths(), timeout, what=str(path))
+
+    def watched(self):
+        return sorted(self.watcher.paths.values())
+
+    def close(self):
+        self.watcher.close()
+
+
+@pytest.fixture
+def harness(tmp_path):
+    made = []
+
+    def make(root=tmp_path, **kw):
+        h = Harness(root, **kw)
+        made.append(h)
+        return h
+    yield make
+    for h in made:
+        h.close()
+
+
+def test_close_write_and_rename_are_both_taken(tmp_path, harness):
+    h = harness()
+    h.start()
+    (tmp_path / 'a.php').write_bytes(b'<?php')
+    staging = tmp_path / 'upload.tmp'              # move_uploaded_file(): write elsewhere, rename in
+    staging.write_bytes(b'<?php')
+    os.rename(str(staging), str(tmp_path / 'b.php'))
+    h.wait_path(tmp_path / 'a.php')
+    h.wait_path(tmp_path / 'b.php')
+    reasons = {c.path: c.reason for c in h.got}
+    assert reasons[str(tmp_path / 'b.php')] == 'moved_to'
+    assert str(tmp_path / 'upload.tmp') not in reasons      # not an included name
+
+
+def test_mkdir_p_then_write_is_seen(tmp_path, harness):
+    h = harness()
+    h.start()
+    deep = tmp_path / 'a' / 'b' / 'c'
+    os.makedirs(str(deep))
+    (deep / 's.php').write_bytes(b'<?php')
+    h.wait_path(deep / 's.php')
+    h.pump_until(lambda: str(deep) in h.watched(), what='watch on the new dir')
+
+
+def test_dir_moved_in_from_outside_is_watched_and_swept(tmp_path, harness):
+    root, outside = tmp_path / 'www', tmp_path / 'outside'
+    root.mkdir()
+    (outside / 'sub').mkdir(parents=True)
+    (outside / 'sub' / 'old.php').write_bytes(b'<?php')
+    h = harness(root)
+    h.start()
+    os.rename(str(outside), str(root / 'moved'))
+    h.wait_path(root / 'moved' / 'sub' / 'old.php')
+    assert [c.synthetic for c in h.got] == [True]
+    (root / 'moved' / 'sub' / 'new.php').write_bytes(b'<?php')    # and it is watched
+    h.wait_path(root / 'moved' / 'sub' / 'new.php')
+
+
+def test_moved_out_and_deleted_dirs_drop_their_watches(tmp_path, harness):
+    root = tmp_path / 'www'
+    (root / 'gone' / 'deep').mkdir(parents=True)
+    (root / 'leaving' / 'deep').mkdir(parents=True)
+    h = harness(root)
+    assert h.start() == 5
+    os.rename(str(root / 'leaving'), str(tmp_path / 'elsewhere'))
+    os.rmdir(str(root / 'gone' / 'deep'))
+    os.rmdir(str(root / 'gone'))
+    h.pump_until(lambda: h.watched() == [str(root)], what='only the root watched')
+    assert not any('unknown-path' in p for p in h.watched())
+    (tmp_path / 'elsewhere' / 'deep' / 'x.php').write_bytes(b'<?php')  # no longer ours
+    (root / 'here.php').write_bytes(b'<?php')
+    h.wait_path(root / 'here.php')
+    assert h.paths() == [str(root / 'here.php')]
+
+
+def test_dir_renamed_inside_the_tree_keeps_watching_under_new_name(tmp_path, harness):
+    root = tmp_path / 'www'
+    (root / 'old' / 'sub').mkdir(parents=True)
+    h = harness(root)
+    h.start()
+    os.rename(str(root / 'old'), str(root / 'new'))
+    h.pump_until(lambda: str(root / 'new' / 'sub') in h.watched(), what='re-pathed watch')
+    (root / 'new' / 'sub' / 'x.php').write_bytes(b'<?php')
+    h.wait_path(root / 'new' / 'sub' / 'x.php')
+    assert not any(p.startswith(str(root / 'old')) for p in h.watched())
+
+
+def test_excluded_dirs_are_never_watched(tmp_path, harness):
+    root = tmp_path / 'www'
+    cache = root / 'wp-content' / 'cache'
+    (cache / 'deep').mkdir(parents=True)
+    h = harness(root)
+    h.start()
+    assert not any('/cache' in p for p in h.watched())
+    (cache / 'deep' / 'page.php').write_bytes(b'<?php')
+    (cache / 'new').mkdir()
+    (root / 'wp-content' / 'marker.php').write_bytes(b'<?php')
+    h.wait_path(root / 'wp-content' / 'marker.php')
+    assert h.paths() == [str(root / 'wp-content' / 'marker.php')]
+    assert not any('/cache' in p for p in h.watched())
+
+
+def test_non_utf8_names_do_not_break_the_batch(tmp_path, harness):
+    h = harness()
+    h.start()
+    bad = os.path.join(os.fsencode(str(tmp_path)), b'\xff\xfe evil\n.php')
+    with open(bad, 'wb') as fh:
+        fh.write(b'<?php')
+    (tmp_path / 'after.php').write_bytes(b'<?php')
+    h.wait_path(tmp_path / 'after.php')
+    assert os.fsencode(h.paths()[0]) == bad       # bytes kept exactly (surrogateescape)
+
+
+def test_file_kept_open_is_handed_on_after_the_settle_delay(tmp_path, harness):
+    h = harness(settle_delay=0.3)
+    h.start()
+    fh = open(str(tmp_path / 'open.php'), 'wb')
+    try:
+        fh.write(b'<?php system($_GET[1]);')
+        fh.flush()
+        h.wait_path(tmp_path / 'open.php', timeout=10)
+        assert h.got[0].reason == 'settle'
+    finally:
+        fh.close()
+
+
+def test_symlinks_fifos_and_hard_links_are_handed_on_at_once(tmp_path, harness):
+    h = harness(settle_delay=3600)               # the settle timer cannot be what finds them
+    h.start()
+    os.symlink('/etc/shadow', str(tmp_path / 'link.txt'))
+    os.mkfifo(str(tmp_path / 'pipe.php'))
+    (tmp_path / 'orig.bin').write_bytes(b'x')
+    os.link(str(tmp_path / 'orig.bin'), str(tmp_path / 'hard.php'))
+    for name in ('link.txt', 'pipe.php', 'hard.php'):
+        h.wait_path(tmp_path / name)
+
+
+def test_restart_catch_up_hands_on_only_files_changed_since(tmp_path, harness):
+    (tmp_path / 'old.php').write_bytes(b'<?php')
+    old_ctime = os.stat(str(tmp_path / 'old.php')).st_ctime
+    wait_until(lambda: time.time() > old_ctime + CTIME_SLACK + 0.2, timeout=10, what='time')
+    since = time.time()                            # what the state file would say
+    (tmp_path / 'd').mkdir()
+    (tmp_path / 'd' / 'new.php').write_bytes(b'<?php')
+    past = since - 86400
+    os.utime(str(tmp_path / 'd' / 'new.php'), (past, past))   # a faked mtime does not hide it
+    h = harness()
+    h.start(since=since)
+    assert h.paths() == [str(tmp_path / 'd' / 'new.php')]
+    assert h.got[0].synthetic and h.got[0].reason == 'catch-up'
+
+
+def test_deep_tree_and_unreadable_dir_neither_crash_nor_stop_the_walk(tmp_path, harness):
+    root = tmp_path / 'www'
+    root.mkdir()
+    path = str(root)
+    fd_depth = 0
+    for i in range(4000):                          # deeper than PATH_MAX allows by name
+        try:
+            os.mkdir(os.path.join(path, 'd'))
+        except OSError as exc:
+            assert exc.errno == errno.ENAMETOOLONG
+            break
+        path = os.path.join(path, 'd')
+        fd_depth += 1
+    locked = root / 'locked'
+    locked.mkdir()
+    (root / 'ok').mkdir()
+    os.chmod(str(locked), 0)
+    try:
+        h = harness(root)
+        count = h.start()
+        assert count >= fd_depth // 2
+        (root / 'ok' / 'x.php').write_bytes(b'<?php')
+        h.wait_path(root / 'ok' / 'x.php')
+    finally:
+        os.chmod(str(locked), 0o755)
+
+
+def test_dir_swapped_for_a_symlink_is_not_followed(tmp_path, harness):
+    root = tmp_path / 'www'
+    (root / 'sub').mkdir(parents=True)
+    secret = tmp_path / 'secret'
+    secret.mkdir()
+    h = harness(root)
+    h.start()
+    os.rmdir(str(root / 'sub'))
+    os.symlink(str(secret), str(root / 'sub'))
+    (secret / 'x.php').write_bytes(b'<?php')
+    h.watcher.rescan(since=0)                      # walk again after the swap
+    assert not any(p.startswith(str(secret)) for p in h.watched())
+    assert str(root / 'sub' / 'x.php') not in h.paths()
+
+
+def test_glob_roots_expand_and_new_roots_are_picked_up_by_the_sweep(tmp_path, harness):
+    (tmp_path / 'home' / 'alice' / 'public_html').mkdir(parents=True)
+    pattern = str(tmp_path / 'home' / '*' / 'public_html')
+    assert expand_roots([pattern]) == [str(tmp_path / 'home' / 'alice' / 'public_html')]
+    got = []
+    w = Watcher([pattern], RULES, got.append, sweep_interval=3600)
+    try:
+        assert w.start() == 1
+        bob = tmp_path / 'home' / 'bob' / 'public_html'
+        bob.mkdir(parents=True)
+        (bob / 'shell.php').write_bytes(b'<?php')
+        w.sweep(time.time())
+        assert str(bob) in w.roots
+        assert [c.path for c in got] == [str(bob / 'shell.php')]
+    finally:
+        w.close()
+
+
+@pytest.fixture
+def sysctl_value():
+    """Set a /proc/sys value for one test and put the old one back."""
+    saved = {}
+
+    def set_value(name, value):
+        path = '/proc/sys/fs/inotify/' + name
+        with open(path) as fh:
+            saved.setdefault(path, fh.read())
+        with open(path, 'w') as fh:
+            fh.write(str(value))
+    yield set_value
+    for path, value in saved.items():
+        with open(path, 'w') as fh:
+            fh.write(value)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='needs root to lower fs.inotify.max_queued_events')
+def test_queue_overflow_is_recovered_by_a_rescan(tmp_path, harness, sysctl_value):
+    sysctl_value('max_queued_events', 64)          # read by the kernel at inotify_init
+    h = harness()
+    sysctl_value('max_queued_events', 16384)       # others' new instances are not starved
+    h.start()
+    for i in range(500):                           # nobody reads while these land
+        (tmp_path / ('f%03d.php' % i)).write_bytes(b'<?php')
+    want = set(str(tmp_path / ('f%03d.php' % i)) for i in range(500))
+    h.pump_until(lambda: want <= set(h.paths()), timeout=20, what='all 500 files')
+    assert h.watcher.overflows >= 1
+    assert any(c.reason == 'overflow' for c in h.got)
+
+
+def _as_nobody(func):
+    """Run func() in a forked child as uid/gid 65534 and return what it returned (JSON-able).
+
+    A fork, not an exec: the interpreter under /root is not executable by nobody.
+    """
+    import json
+    import logging
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                    # child
+        code = 1
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            os.write(w, json.dumps(func()).encode())
+            code = 0
+        except BaseException as exc:
+            os.write(w, json.dumps({'error': repr(exc)}).encode())
+        finally:
+            logging.shutdown()
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r, 'rb') as fh:
+        data = fh.read()
+    os.waitpid(pid, 0)
+    return json.loads(data.decode())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='needs root to lower fs.inotify.max_user_watches')
+def test_watch_limit_is_reported_and_unwatched_dirs_are_swept(tmp_path, sysctl_value, caplog):
+    """Runs as `nobody` (a user with no watches of its own) so the low limit bites at once."""
+    import logging
+    import subprocess
+    import tempfile
+    top = tempfile.mkdtemp(prefix='nfw-limit-')
+    try:
+        os.chmod(top, 0o755)
+        os.makedirs(os.path.join(top, 'a', 'b', 'c'))
+        os.makedirs(os.path.join(top, 'x', 'y'))
+        subprocess.check_call(['chown', '-R', 'nobody', top])
+        sysctl_value('max_user_watches', 3)
+        messages = []
+
+        class Keep(logging.Handler):
+            def emit(self, record):
+                messages.append(record.getMessage())
+
+        def child():
+            got = []
+            log = logging.getLogger('test.limit')
+            log.addHandler(Keep())
+            w = Watcher([top], PathRules(include=('*.php',)), got.append, sweep_interval=3600,
+                        logger=log)
+            count = w.start()
+            with open(os.path.join(top, 'a', 'b', 'c', 'late.php'), 'w') as fh:
+                fh.write('<?php')
+            w.sweep(time.time() + 1)
+            return {'count': count, 'unwatched': sorted(w.unwatched), 'messages': messages,
+                    'got': [c.path for c in got]}
+        result = _as_nobody(child)
+        assert 'error' not in result, result
+        assert result['count'] == 3
+        said = ' '.join(result['messages'])
+        assert 'fs.inotify.max_user_watches' in said and 'newfilewatch tune-sysctl' in said
+        assert result['unwatched']
+        assert result['got'] == [os.path.join(top, 'a', 'b', 'c', 'late.php')]
+    finally:
+        subprocess.call(['rm', '-rf', top])
