@@ -56,7 +56,9 @@ class Collector(object):
             if isinstance(raw, str):
                 raw = raw.encode('utf-8', 'surrogateescape')
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos), raw))
-            self.messages.append(email.message_from_bytes(raw, policy=email.policy.default))
+            # Stored the way an MTA hands mail to a mailbox: with local line ends.
+            local = raw.replace(b'\r\n', b'\n')
+            self.messages.append(email.message_from_bytes(local, policy=email.policy.default))
         return '250 OK'
 
     def snapshot(self):
