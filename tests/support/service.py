@@ -122,7 +122,8 @@ def program_wrapper(directory):
     """An executable that runs this checkout's newfilewatch, for NEWFILEWATCH_BIN."""
     path = os.path.join(directory, 'newfilewatch')
     with open(path, 'w') as fh:
-        fh.write('#!/bin/sh\nPYTHONPATH=%s exec %s -m newfilewatch "$@"\n' % (ROOT, sys.executable))
+        fh.write('#!/bin/sh\nPYTHONPATH=%s${PYTHONPATH:+:$PYTHONPATH} exec %s -m newfilewatch "$@"\n'
+                 % (ROOT, sys.executable))
     os.chmod(path, 0o755)
     return path
 
