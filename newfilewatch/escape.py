@@ -16,11 +16,13 @@ def _escape_char(ch):
         return _NAMED[o]
     if 0xdc80 <= o <= 0xdcff:            # a byte that was not UTF-8 (surrogateescape)
         return '\\x%02x' % (o - 0xdc00)
-    if o < 0x20 or o == 0x7f:            # C0 controls, DEL
-        return '\\x%02x' % o
-    if 0x80 <= o < 0xa0 or o in (0x2028, 0x2029, 0x85) or 0xd800 <= o <= 0xdfff:
-        return '\\u%04x' % o             # C1 controls, Unicode line separators, lone surrogates
-    return ch
+    if ch.isprintable():
+        return ch
+    if o < 0x100:                        # C0/C1 controls, DEL
+        return '\\x%02x' % o if o < 0x80 else '\\u%04x' % o
+    # everything else Unicode calls unprintable: line separators, bidi overrides (which can
+    # make a name read backwards), private use, unassigned code points
+    return '\\u%04x' % o if o <= 0xffff else '\\U%08x' % o
 
 
 def escape_name(name):
@@ -55,6 +57,9 @@ def unescape_name(text):
         elif n == 'u':
             out += chr(int(text[i + 2:i + 6], 16)).encode('utf-8', 'surrogatepass')
             i += 6
+        elif n == 'U':
+            out += chr(int(text[i + 2:i + 10], 16)).encode('utf-8', 'surrogatepass')
+            i += 10
         else:
             raise ValueError('bad escape at %d in %r' % (i, text))
     return os.fsdecode(bytes(out))

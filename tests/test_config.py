@@ -1,0 +1,106 @@
+"""Config: defaults, validation errors that point at the line, the shipped file, any bytes."""
+import os
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from newfilewatch import config
+from tests.support.nfw import ROOT
+
+SHIPPED = os.path.join(ROOT, 'etc', 'newfilewatch.conf')
+
+
+def load_text(tmp_path, text):
+    p = tmp_path / 'c.conf'
+    p.write_bytes(text.encode('utf-8') if isinstance(text, str) else text)
+    return config.load(str(p))
+
+
+def problems(tmp_path, text):
+    with pytest.raises(config.ConfigError) as info:
+        load_text(tmp_path, text)
+    return info.value.problems
+
+
+def test_built_in_defaults_cover_the_classic_setup():
+    cfg = config.load(None) if not os.path.exists(config.DEFAULT_PATH) else None
+    if cfg is None:
+        pytest.skip('%s exists on this machine' % config.DEFAULT_PATH)
+    assert cfg.path is None
+    assert '/home/*/public_html' in cfg.watch.dirs
+    for pattern in ('*.php', '*.phtml', '*.php5', '*.inc', '*.txt', '*.html', '*.htm'):
+        assert pattern in cfg.watch.include
+    assert '*/wp-content/cache/*' in cfg.watch.exclude
+    assert cfg.scan.keywords == ('wget', 'curl', 'lynx', 'gcc', 'perl', 'sh', 'cd', 'mkdir',
+                                 'touch', 'base64')
+    assert cfg.mail.subject == '{ip} | Found something suspicious'
+    assert cfg.mail.method == 'sendmail' and cfg.mail.sendmail == '/usr/sbin/sendmail -t -oi'
+    assert cfg.mail.to == ()                        # no mail without a config
+
+
+def test_a_single_item_is_still_a_list(tmp_path):
+    cfg = load_text(tmp_path, '[watch]\ndirs = /srv/www\n[mail]\nto = admin@example.org\n')
+    assert cfg.watch.dirs == ('/srv/www',)
+    assert cfg.mail.to == ('admin@example.org',)
+
+
+def test_parse_error_names_its_line(tmp_path):
+    assert problems(tmp_path, '[watch]\ndirs = /a\n[mail\nto = x\n') == [
+        "line 3: Invalid line ('[mail') (matched as neither section nor keyword)"]
+
+
+def test_every_validation_error_is_reported_with_section_key_and_line(tmp_path):
+    got = problems(tmp_path, '[watch]\ndirs = relative/dir\nsettle_delay = soon\n'
+                             '[mail]\nsmtp_port = 99999\nmethod = pigeon\n')
+    assert 'line 3: [watch] settle_delay: the value "soon" is of the wrong type.' in got
+    assert 'line 5: [mail] smtp_port: the value "99999" is too big.' in got
+    assert any(p.startswith('line 6: [mail] method:') for p in got)
+    assert "[watch] dirs: 'relative/dir' is not an absolute path" in got
+    assert len(got) == 4
+
+
+def test_unknown_keys_and_sections_are_errors_not_ignored(tmp_path):
+    got = problems(tmp_path, '[watch]\ndirz = /a\n[mial]\nto = x\n')
+    assert sorted(got) == ['line 2: [watch] dirz: unknown key', 'line 3: mial: unknown section']
+
+
+def test_bad_subject_template_and_hash_are_caught(tmp_path):
+    got = problems(tmp_path, '[mail]\nsubject = {ipaddr} alert\n[scan]\nallow_sha256 = abc\n')
+    assert any('[mail] subject' in p for p in got)
+    assert any("[scan] allow_sha256: 'abc'" in p for p in got)
+
+
+def test_unreadable_and_non_utf8_files_get_clear_errors(tmp_path):
+    assert problems(tmp_path, b'[watch]\ndirs = /\xff\n') == ['line 2: not valid UTF-8']
+    with pytest.raises(config.ConfigError) as info:
+        config.load(str(tmp_path / 'missing.conf'))
+    assert 'cannot read' in info.value.problems[0]
+
+
+def test_shipped_config_is_valid_and_documents_every_key():
+    cfg = config.load(SHIPPED)
+    assert cfg.mail.to == ('root',)
+    with open(SHIPPED) as fh:
+        text = fh.read()
+    spec = config._spec()
+    for section in config.SECTIONS:
+        assert '[%s]' % section in text
+        for key in spec[section]:
+            assert re.search(r'^#? ?%s =' % re.escape(key), text, re.M), key
+
+
+def test_watch_override_survives_as_a_fact_of_the_config():
+    cfg = config.with_watch_dirs(config.load(SHIPPED), ['/tmp/x'])
+    assert cfg.watch.dirs == ('/tmp/x',) and cfg.watch_override == ('/tmp/x',)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=400) | st.text(max_size=400).map(lambda t: t.encode('utf-8')))
+def test_any_bytes_give_a_config_or_a_config_error(tmp_path, blob):
+    try:
+        cfg = load_text(tmp_path, blob)
+    except config.ConfigError as exc:
+        assert exc.problems and all(isinstance(p, str) and p for p in exc.problems)
+    else:
+        assert isinstance(cfg, config.Config)
