@@ -263,8 +263,7 @@ def start(cfg, options):
         _remove(pidfile)
     try:
         target = _target_for(cfg)
-        if target is not None:
-            privileges.prepare_dirs(service_dirs(cfg), target)
+        privileges.prepare_dirs(service_dirs(cfg), target)
     except (privileges.PrivilegeError, OSError) as exc:
         _err(str(exc))
         return 1

@@ -70,7 +70,7 @@ def lookup(user):
 def prepare_dirs(dirs, target, mode=0o750):
     """Create the missing run/log/state dirs and give them to `target`; existing ones are left.
 
-    `dirs` holds paths or (path, mode) pairs.
+    `dirs` holds paths or (path, mode) pairs; `target` None (not root) creates without chown.
 
     Returns the directories created.  Only what we create is chowned: an admin who made a dir
     root-owned on purpose gets a clear permission error later rather than a silent chown.
@@ -88,7 +88,8 @@ def prepare_dirs(dirs, target, mode=0o750):
         for directory in reversed(missing):
             os.mkdir(directory, dir_mode)
             os.chmod(directory, dir_mode)      # mkdir's mode is cut by the umask
-            os.chown(directory, target.uid, target.gid)
+            if target is not None:
+                os.chown(directory, target.uid, target.gid)
             created.append(directory)
     return created
 

@@ -128,9 +128,15 @@ def program_wrapper(directory):
     return path
 
 
+def pythonpath():
+    """This checkout first, then whatever PYTHONPATH the test run has."""
+    extra = os.environ.get('PYTHONPATH')
+    return ROOT + (':' + extra if extra else '')
+
+
 def program(args, **kwargs):
     """Run `python -m newfilewatch ARGS` from this checkout; returns the CompletedProcess."""
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = dict(os.environ, PYTHONPATH=pythonpath())
     env.update(kwargs.pop('env', {}))
     return subprocess.run([sys.executable, '-m', 'newfilewatch'] + list(args), env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
