@@ -1,0 +1,943 @@
+"""Decide whether a file's bytes look like a webshell, and say why (rule, line, excerpt).
+
+Pure core: bytes and a name in, a Verdict out; no I/O except the optional YARA library.
+
+Speed comes from touching most bytes only with C-speed scans:
+  * one pass of ONE regex over the reversed, lower-cased file finds every call of interest
+    (eval(, system(, base64_decode(, mail(, ...): reversed, each candidate starts at a '('
+    so the regex engine only wakes up at parentheses, and a trie of the reversed names
+    rejects almost all of them on the first byte;
+  * `bytes.find` loops locate request input ($_GET, $_POST, ...);
+  * everything else (context of a call, its arguments, taint of variables, decoding)
+    runs only around those few positions.
+Rules follow behaviour: where request input ENDS UP (the calls and statements enclosing
+it), what decoded literals contain, what sockets are handed to, which handlers an
+.htaccess installs.
+"""
+import collections
+import logging
+import os
+import re
+
+from newfilewatch import decode
+from newfilewatch import escape
+from newfilewatch import model
+from newfilewatch import signatures
+from newfilewatch import yarascan
+
+Verdict = collections.namedtuple('Verdict', 'score suspicious hits')
+
+MAX_HITS_PER_RULE = 5
+MAX_HITS = 40
+EXCERPT = 160
+
+IMAGE_EXTS = frozenset('jpg jpeg png gif ico bmp webp tif tiff svg avif heic psd'.split())
+TEXT_EXTS = frozenset('txt log csv md rst json xml yml yaml ini conf css map po pot'.split())
+PHP_EXTS = frozenset('php phtml php3 php4 php5 php7 php8 pht phar inc phps'.split())
+CGI_EXTS = frozenset('pl pm py cgi sh bash rb'.split())
+ASP_EXTS = frozenset('asp aspx ashx asmx asa cer cdx ascx'.split())
+JSP_EXTS = frozenset('jsp jspx jspf'.split())
+CONFIG_NAMES = frozenset(('.htaccess', '.user.ini', 'php.ini', 'htaccess'))
+
+# --- calls we care about ------------------------------------------------------------------
+CODE_SINKS = frozenset(('eval', 'assert', 'create_function'))
+OS_SINKS = frozenset(('system', 'exec', 'shell_exec', 'passthru', 'popen', 'proc_open',
+                      'pcntl_exec', 'expect_popen'))
+DECODERS = frozenset(decode.DECODERS) - {'stripslashes'}
+# callback-taking function -> index of the callback argument
+CALLBACKS = {'call_user_func': 0, 'call_user_func_array': 0, 'array_map': 0,
+             'array_filter': 1, 'array_walk': 1, 'array_walk_recursive': 1, 'array_reduce': 1,
+             'usort': 1, 'uasort': 1, 'uksort': 1, 'ob_start': 0,
+             'register_shutdown_function': 0, 'register_tick_function': 0,
+             'iterator_apply': 1, 'forward_static_call': 0, 'forward_static_call_array': 0,
+             'set_error_handler': 0, 'set_exception_handler': 0, 'header_register_callback': 0}
+# write function -> index of the destination argument
+WRITES = {'move_uploaded_file': 1, 'copy': 1, 'file_put_contents': 0, 'fopen': 0, 'rename': 1}
+SOCKETS = frozenset(('fsockopen', 'pfsockopen', 'socket_create', 'socket_connect',
+                     'stream_socket_client', 'stream_socket_server'))
+FETCHES = frozenset(('file_get_contents', 'fopen', 'curl_init', 'copy', 'readfile'))
+OTHER_CALLS = frozenset(('mail', 'chr', 'preg_replace', 'fwrite', 'fputs', 'getallheaders',
+                         'apache_request_headers', 'ini_get', 'extract', 'parse_str'))
+_ALL_CALLS = (CODE_SINKS | OS_SINKS | DECODERS | set(CALLBACKS) | set(WRITES) | SOCKETS |
+              FETCHES | OTHER_CALLS)
+# Function names whose appearance spelled indirectly is a tell.
+DANGEROUS_NAMES = frozenset(CODE_SINKS | OS_SINKS | {
+    'base64_decode', 'gzinflate', 'gzuncompress', 'str_rot13', 'call_user_func',
+    'call_user_func_array', 'preg_replace', 'file_put_contents', 'move_uploaded_file',
+    'fsockopen', 'array_map', 'ob_start', 'register_shutdown_function', 'fwrite'})
+# Functions whose result no longer carries the attacker's raw text.
+SANITIZERS = frozenset(('escapeshellarg', 'escapeshellcmd', 'intval', 'floatval', 'boolval',
+                        'basename', 'htmlspecialchars', 'htmlentities', 'strip_tags',
+                        'urlencode', 'rawurlencode', 'md5', 'sha1', 'crc32', 'hash',
+                        'preg_quote', 'addslashes', 'is_numeric', 'isset', 'empty', 'in_array',
+                        'array_key_exists', 'count', 'strlen', 'is_array', 'is_string',
+                        'filter_var', 'json_encode', 'ctype_digit', 'ctype_alnum', 'realpath',
+                        'preg_match', 'sizeof', 'is_file', 'file_exists', 'is_dir', 'abs',
+                        'max', 'min', 'round', 'number_format', 'sprintf_int', 'checkdate',
+                        'mysql_real_escape_string', 'mysqli_real_escape_string', 'esc_attr',
+                        'esc_html', 'sanitize_text_field', 'sanitize_file_name', 'absint',
+                        'settype', 'gettype', 'var_dump', 'print_r', 'strcmp', 'hash_equals',
+                        'password_verify', 'array_search', 'preg_replace_callback'))
+# Functions that pass the attacker's text through (taint survives them).
+PASS_THROUGH = frozenset(DECODERS | {
+    '', '[', 'stripslashes', 'trim', 'rtrim', 'ltrim', 'chop', 'strtolower', 'strtoupper',
+    'explode', 'implode', 'join', 'str_replace', 'substr', 'unserialize', 'json_decode',
+    'array_values', 'reset', 'current', 'end', 'array_pop', 'array_shift', 'sprintf',
+    'html_entity_decode', 'file_get_contents', 'getallheaders', 'apache_request_headers',
+    'array_keys', 'str_split', 'preg_split', 'nl2br', 'strval', 'urldecode', 'ucfirst'})
+
+_WORD = frozenset(b'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_')
+
+
+def _reversed_trie(words):
+    """A regex alternation of `words` factored by first byte, so a miss costs one compare."""
+    heads = collections.OrderedDict()
+    for w in sorted(words):
+        heads.setdefault(w[:1], []).append(w[1:])
+    parts = []
+    for head, tails in heads.items():
+        rest = [t for t in tails if t]
+        sub = _reversed_trie(rest) if rest else ''
+        if rest and '' in tails:
+            sub = '(?:%s)?' % sub
+        parts.append(re.escape(head) + sub)
+    return parts[0] if len(parts) == 1 else '(?:%s)' % '|'.join(parts)
+
+
+# Applied to data[::-1].lower(): '(' then optional blanks then a reversed name, and the byte
+# before the name (after it, reversed) must not continue an identifier, a variable ($),
+# a method (->name, ::name).
+_CALL_RE = re.compile(('\\(\\s{0,20}(%s)(?![a-z0-9_$>:])'
+                       % _reversed_trie([n[::-1] for n in _ALL_CALLS])).encode())
+
+_SOURCE_AT = re.compile(
+    rb'\$_(GET|POST|REQUEST|COOKIE|FILES)\b'
+    rb'|\$_SERVER\s*\[\s*[\'"]?(HTTP_[A-Z0-9_]+|QUERY_STRING|PHP_AUTH_\w+)'
+    rb'|\$_(ENV)\b(?=\s*\[)')
+_HTTP_VARS = re.compile(rb'\$HTTP_(GET_VARS|POST_VARS|COOKIE_VARS|RAW_POST_DATA|POST_FILES)\b')
+_GLOBALS_SRC = re.compile(rb'\$GLOBALS\s*\[\s*[\'"](_GET|_POST|_REQUEST|_COOKIE|_FILES)[\'"]\s*\]')
+_PHP_INPUT = re.compile(rb'php://input', re.I)
+# Tokens of a statement prefix: whole strings, a call opener, a bare paren/bracket, commas,
+# backticks, and a lone quote (the position lies inside that string).
+_TOKEN = re.compile(
+    rb"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|(->|::)?(\$?\\?[A-Za-z_][A-Za-z0-9_\\]*)\s*\(|[()\[\],`'"]""",
+    re.S)
+_ASSIGN_HEAD = re.compile(rb'\s*(?:@\s*)?\$([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[[^\]\n]{0,80}\]\s*)*'
+                          rb'(?:\.|\?\?|\+)?=(?![=>])')
+_HEAD_KEYWORD = re.compile(rb'\s*@?\s*(include_once|require_once|include|require|foreach|'
+                           rb'echo|print|return)\b', re.I)
+_FOREACH_AS = re.compile(rb'\s*(?:\[[^\]\n]{0,80}\]\s*)*\)?\s*as\s+\$([A-Za-z_]\w*)'
+                         rb'(?:\s*=>\s*\$([A-Za-z_]\w*))?', re.I)
+_CALLABLE_AFTER = re.compile(rb'\s*(?:\[[^\]\n]{0,80}\]\s*){0,4}\(')
+_SUBSCRIPT_AFTER = re.compile(rb'\s*\[[^\]\n]{0,80}\]')
+_DECODER_IN = re.compile(('(?<![a-z0-9_])(?:%s)\\s*\\(' % '|'.join(sorted(DECODERS))).encode())
+_VAR = re.compile(rb'\$([A-Za-z_][A-Za-z0-9_]*)')
+_PREG_E = re.compile(rb'^\s*([\'"])(.)', re.S)
+_CONFIG_LINE = re.compile(
+    rb'^[ \t]*(addtype|addhandler|sethandler|forcetype|php_value|php_admin_value|'
+    rb'auto_prepend_file|auto_append_file|<files(?:match)?|</files(?:match)?|'
+    rb'<directory|</directory)\b[ \t]*(.*)$', re.I | re.M)
+_LOOP_BEFORE = re.compile(rb'(?<![a-z0-9_$])(foreach|for|while|do)\s*[({]')
+_SCRIPT_TAG = re.compile(rb'<script[^>]{0,200}(?:runat\s*=\s*["\']?server|language\s*=\s*["\']?php)',
+                         re.I)
+_ASP_EXEC = re.compile(
+    rb'(?:\b(?:eval|execute|executeglobal)\b\s*\(?[^\n]{0,60}?\brequest\b'
+    rb'|\brequest\s*(?:\.\s*(?:item|form|querystring))?\s*[\[(][^\n]{0,200}?'
+    rb'(?:\beval\b|\bexecute\b|process\.start|wscript\.shell))', re.I)
+_ASP_SHELL = re.compile(rb'wscript\.shell|shell\.application|process\.start|processstartinfo|'
+                        rb'cmd\.exe|cmd\s*/c', re.I)
+_ASP_REQUEST = re.compile(rb'\brequest\s*(?:\.\s*\w+\s*)?[\[(.]', re.I)
+_JSP_EXEC = re.compile(rb'getruntime\s*\(\s*\)\s*\.\s*exec|processbuilder|defineclass|'
+                       rb'scriptengine|\.exec\s*\(\s*request', re.I)
+_JSP_REQUEST = re.compile(rb'request\s*\.\s*(?:getparameter|getinputstream|getheader|getreader|'
+                          rb'getpart)', re.I)
+_CGI_REQUEST = re.compile(rb'query_string|content_length|request_method|\bparam\s*\(|'
+                          rb'cgi\.fieldstorage|\$_(?:get|post)|request\.(?:args|form)|'
+                          rb'cgi->new|new\s+cgi|http_user_agent|path_info', re.I)
+_CGI_EXEC = re.compile(rb'\bsystem\s*\(|\bexec\s*[(\'"]|`|\bqx\s*[({/|]|\bopen\s*\([^)\n]{0,80}\|'
+                       rb'|os\.system|os\.popen|subprocess|commands\.getoutput|pty\.spawn|'
+                       rb'\beval\b|\$\(', re.I)
+_CGI_SOCKET = re.compile(rb'io::socket|\bsocket\s*\(|socket\.socket|/dev/tcp/|\bnc\b\s+-|'
+                         rb'ncat\s|socat\s|tcpsocket', re.I)
+_SHELL_STR = re.compile(rb'/bin/(?:ba|z|k|c|tc|da)?sh\b|cmd\.exe|pty\.spawn|sh\s+-i\b|'
+                        rb'os\.dup2|\bdup2\b|/dev/tcp/', re.I)
+_IMAGE_MARK = re.compile(rb'<\?(?:php\b|=|\s)', re.I)
+
+
+class _Ctx(object):
+    """What surrounds a position in PHP code: the enclosing calls and the statement's head."""
+    __slots__ = ('frames', 'in_backticks', 'head', 'stmt_start', 'in_string')
+
+    def __init__(self, frames, in_backticks, head, stmt_start, in_string):
+        self.frames, self.in_backticks, self.head = frames, in_backticks, head
+        self.stmt_start, self.in_string = stmt_start, in_string
+
+
+class Engine(object):
+    """Scores bytes against the rule set; one instance is shared by every scan."""
+
+    def __init__(self, keywords=(), threshold=10, disabled_rules=(), yara_rules=(), logger=None):
+        self.log = logger or logging.getLogger('newfilewatch.engine')
+        self.threshold = int(threshold)
+        kws = [k.strip().lower() for k in keywords if k and k.strip()]
+        self.keywords = tuple(kws)
+        self._kw_re = (re.compile(('(?<![a-z0-9_])(%s)(?![a-z0-9_])'
+                                   % '|'.join(re.escape(k) for k in kws)).encode('utf-8'))
+                       if kws else None)
+        self.yara = yarascan.YaraRules(tuple(yara_rules), max(self.threshold, 1), self.log)
+        names = set(self.rule_names())
+        unknown = sorted(set(disabled_rules) - names)
+        if unknown:
+            raise ValueError('unknown rule name(s) in disabled_rules: %s' % ', '.join(unknown))
+        self.disabled = frozenset(disabled_rules)
+
+    @classmethod
+    def from_config(cls, scan_cfg, logger=None):
+        return cls(keywords=scan_cfg.keywords, threshold=scan_cfg.threshold,
+                   disabled_rules=scan_cfg.disabled_rules,
+                   yara_rules=getattr(scan_cfg, 'yara_rules', ()), logger=logger)
+
+    def rule_names(self):
+        return tuple(signatures.RULES) + tuple(signatures.YARA_PREFIX + n for n in self.yara.names)
+
+    # --- entry point ----------------------------------------------------------------------
+    def analyse(self, data, name):
+        """Verdict for `data` (bytes, maybe head+tail only) of the file called `name`."""
+        hits = []
+        try:
+            if not isinstance(data, (bytes, bytearray)):
+                data = bytes(data)
+            data = bytes(data)
+            _Scan(self, data, name, hits).run()
+            for rule, weight, excerpt, offset in self.yara.match(data):
+                hits.append(model.Hit(signatures.YARA_PREFIX + rule,
+                                      data.count(b'\n', 0, offset) + 1 if offset else 0,
+                                      escape.one_line(excerpt, EXCERPT), 'high', weight))
+        except Exception:                      # never let one hostile file stop the scanner
+            self.log.exception('detection engine failed on %s', escape.escape_name(name or ''))
+            hits.append(model.Hit('engine.error', 0, 'internal error (see log)', 'low', 0))
+        return self._verdict(hits)
+
+    def _verdict(self, hits):
+        per_rule = collections.OrderedDict()
+        for h in sorted(hits, key=lambda h: (-h.weight, h.line)):
+            if h.rule in self.disabled:
+                continue
+            per_rule.setdefault(h.rule, []).append(h)
+        score, kept = 0, []
+        for rule, rhits in per_rule.items():
+            spec = signatures.RULES.get(rule)
+            cap = spec.cap if spec else max(h.weight for h in rhits)
+            score += min(sum(h.weight for h in rhits), max(cap, rhits[0].weight))
+            kept.extend(rhits[:MAX_HITS_PER_RULE])
+        kept.sort(key=lambda h: (-signatures.SEVERITIES.index(h.severity)
+                                 if h.severity in signatures.SEVERITIES else 0, h.line, h.rule))
+        return Verdict(score, score >= self.threshold, tuple(kept[:MAX_HITS]))
+
+
+def _kind(name):
+    base = os.path.basename(name or '').lower()
+    if base in CONFIG_NAMES or base.endswith('.user.ini'):
+        return 'config', base
+    ext = base.rsplit('.', 1)[-1] if '.' in base else ''
+    if ext in IMAGE_EXTS:
+        return 'image', base
+    if ext in PHP_EXTS:
+        return 'php', base
+    if ext in CGI_EXTS:
+        return 'cgi', base
+    if ext in ASP_EXTS:
+        return 'asp', base
+    if ext in JSP_EXTS:
+        return 'jsp', base
+    if ext in TEXT_EXTS:
+        return 'text', base
+    return 'other', base
+
+
+class _Scan(object):
+    """One file's analysis; collects hits.  `origin` maps hits found in decoded payloads back
+    to the line of the literal they came from."""
+
+    def __init__(self, engine, data, name, hits):
+        self.engine = engine
+        self.data = data
+        self.name = name if isinstance(name, str) else os.fsdecode(name or b'')
+        self.hits = hits
+        self.budget = decode.Budget()
+
+    def hit(self, rule, data, pos, origin=None, text=None, weight=None):
+        spec = signatures.RULES[rule]
+        if origin is not None:
+            line = self.line_of(self.data, origin)
+            text = 'decoded: ' + (text if text is not None else _excerpt(data, pos))
+        else:
+            line = self.line_of(data, pos) if pos is not None else 0
+            if text is None:
+                text = _excerpt(data, pos) if pos is not None else ''
+        self.hits.append(model.Hit(rule, line, escape.one_line(text, EXCERPT), spec.severity,
+                                   spec.weight if weight is None else weight))
+
+    @staticmethod
+    def line_of(data, pos):
+        return data.count(b'\n', 0, pos) + 1
+
+    def run(self):
+        data = self.data
+        kind, base = _kind(self.name)
+        if kind == 'image':
+            return self.image(data)
+        if kind == 'config':
+            self.config(data, base)
+            if b'<?' in data:
+                self.php(data, None, 0)
+            return
+        if kind == 'cgi' or (kind == 'other' and data[:2] == b'#!'):
+            self.cgi(data)
+            if b'<?php' in data.lower()[:4096]:
+                self.php(data, None, 0)
+            return
+        if kind in ('asp', 'jsp') or (b'<%' in data and kind != 'php'):
+            self.asp_jsp(data, kind)
+        if b'<?' in data or (kind == 'php' and b'<script' in data.lower()):
+            if kind == 'text':
+                m = re.search(rb'<\?(?:php\b|=)', data, re.I)
+                if m:
+                    self.hit('file.php_in_text', data, m.start())
+            self.php(data, None, 0)
+
+    # --- images and other files that must not hold code -----------------------------------
+    def image(self, data):
+        i = data.find(b'<?')
+        seen = 0
+        while i >= 0 and seen < 2000:
+            seen += 1
+            m = _IMAGE_MARK.match(data, i)
+            if m and _printable(data[i:i + 48]):
+                self.hit('file.code_in_image', data, i)
+                window = data[i:i + 65536]
+                self.php(window, None, 0, base=i)
+                return
+            i = data.find(b'<?', i + 2)
+        i = data.find(b'<%')
+        seen = 0
+        while i >= 0 and seen < 2000:
+            seen += 1
+            w = data[i:i + 200]
+            if _printable(w[:48]) and re.search(rb'%>|request|eval|execute|response|runtime', w, re.I):
+                self.hit('file.code_in_image', data, i)
+                return
+            i = data.find(b'<%', i + 2)
+        if b'<script' in data or b'<SCRIPT' in data:
+            m = _SCRIPT_TAG.search(data)
+            if m:
+                self.hit('file.code_in_image', data, m.start())
+
+    def config(self, data, base):
+        """.htaccess / .user.ini / php.ini: handlers that make other files PHP, prepends."""
+        block_php = None
+        for m in _CONFIG_LINE.finditer(data[:262144]):
+            key, rest = m.group(1).lower(), m.group(2).strip()
+            rl = rest.lower()
+            if key.startswith(b'<files') or key.startswith(b'<directory'):
+                block_php = bool(re.search(rb'ph(?:p|tml|ar|t)', rl))
+                continue
+            if key.startswith(b'</'):
+                block_php = None
+                continue
+            if key in (b'addtype', b'addhandler'):
+                words = rl.split()
+                if words and (b'php' in words[0] or b'cgi-script' in words[0]):
+                    exts = [w.lstrip(b'.') for w in words[1:]]
+                    odd = [e for e in exts if e.decode('latin-1') not in PHP_EXTS
+                           and not (b'cgi' in words[0] and e in (b'cgi', b'pl', b'py'))]
+                    if odd:
+                        self.hit('htaccess.php_handler', data, m.start())
+            elif key in (b'sethandler', b'forcetype'):
+                if (b'php' in rl or b'cgi-script' in rl) and not block_php:
+                    self.hit('htaccess.php_handler', data, m.start())
+            elif key in (b'php_value', b'php_admin_value') or key.startswith(b'auto_'):
+                if b'auto_prepend_file' in rl or b'auto_append_file' in rl or key.startswith(b'auto_'):
+                    target = rl.replace(b'auto_prepend_file', b'').replace(b'auto_append_file', b'')
+                    target = target.strip(b' \t=\'"')
+                    if not target or target in (b'none', b'""', b"''"):
+                        continue
+                    odd = not target.endswith(b'.php') or b'://' in target or \
+                        target.startswith((b'/tmp', b'/dev/shm', b'data:'))
+                    self.hit('htaccess.auto_prepend', data, m.start(), weight=12 if odd else None)
+
+    # --- CGI scripts, ASP, JSP ----------------------------------------------------------------
+    def cgi(self, data):
+        head = data[:1048576]
+        request = _CGI_REQUEST.search(head)
+        execm = _CGI_EXEC.search(head)
+        is_shell = head[:2] == b'#!' and re.match(rb'#![^\n]*\b(?:ba|z|k|da)?sh\b', head) or \
+            self.name.lower().endswith(('.sh', '.bash'))
+        if request and (execm or is_shell):
+            self.hit('cgi.exec.request_input', head, request.start(),
+                     text=_excerpt(head, request.start()))
+        sock = _CGI_SOCKET.search(head)
+        if sock:
+            shell = _SHELL_STR.search(head)
+            if shell or b'/dev/tcp/' in head:
+                self.hit('cgi.revshell', head, sock.start())
+        if execm and not is_shell:
+            self.hit('cgi.exec.call', head, execm.start())
+        if self.engine._kw_re is not None:
+            low = head.lower()
+            seen = set()
+            for m in self.engine._kw_re.finditer(low):
+                kw = m.group(1)
+                if kw in seen:
+                    continue
+                ls = low.rfind(b'\n', 0, m.start()) + 1
+                line = low[ls:m.start()].lstrip()
+                if line.startswith((b'#', b'//')):
+                    continue
+                seen.add(kw)
+                self.hit('keyword.exec_context', head, m.start(),
+                         text='%s: %s' % (kw.decode('utf-8', 'replace'), _excerpt(head, m.start())))
+                if len(seen) >= 8:
+                    break
+
+    def asp_jsp(self, data, kind):
+        head = data[:1048576]
+        if kind in ('asp', 'other', 'text', 'php'):
+            m = _ASP_EXEC.search(head)
+            if m:
+                self.hit('asp.exec.request_input', head, m.start())
+            else:
+                s = _ASP_SHELL.search(head)
+                if s and _ASP_REQUEST.search(head):
+                    self.hit('asp.exec.request_input', head, s.start())
+        if kind in ('jsp', 'other', 'text', 'php'):
+            m = _JSP_EXEC.search(head)
+            if m and _JSP_REQUEST.search(head):
+                self.hit('jsp.exec.request_input', head, m.start())
+
+    # --- PHP ----------------------------------------------------------------------------------
+    def php(self, data, origin, depth, base=0):
+        _Php(self, data, origin, depth).run()
+
+
+class _Php(object):
+    """The PHP rules over one buffer (the file, or a decoded payload when `origin` is set)."""
+
+    def __init__(self, scan, data, origin, depth):
+        self.scan, self.data, self.origin, self.depth = scan, data, origin, depth
+        self.calls = collections.defaultdict(list)   # name -> [(name_start, paren_pos)]
+        self.taint = collections.OrderedDict()        # var -> description of where it came from
+        self.done_sites = set()
+        self.reported = set()
+
+    def hit(self, rule, pos, text=None, weight=None, key=None):
+        k = (rule, key if key is not None else pos)
+        if k in self.reported:
+            return
+        self.reported.add(k)
+        self.scan.hit(rule, self.data, pos, self.origin, text, weight)
+
+    def run(self):
+        data = self.data
+        self.find_calls()
+        self.sources()
+        self.sink_calls()
+        self.hidden_names()
+        if self.calls.keys() & DECODERS:
+            self.decoded()
+        self.sockets_and_droppers()
+
+    # Calls ---------------------------------------------------------------------------------
+    def find_calls(self):
+        data = self.data
+        n = len(data)
+        rev = data[::-1].lower()
+        for m in _CALL_RE.finditer(rev):
+            name = m.group(1)[::-1].decode('ascii')
+            paren = n - 1 - m.start()
+            start = n - m.end(1)
+            before = data[max(0, start - 12):start].lower()
+            if before.rstrip().endswith(b'function') or before.endswith(b'\\') and \
+                    re.search(rb'[a-z0-9_]\\$', before):
+                continue                       # a definition, or Some\Namespace\exec(
+            if len(self.calls[name]) < 200:
+                self.calls[name].append((start, paren))
+
+    # Context -------------------------------------------------------------------------------
+    def context(self, pos):
+        data = self.data
+        lo = max(0, pos - 1500)
+        start = lo
+        for ch in (b';', b'}', b'?>', b'<?php'):
+            j = data.rfind(ch, lo, pos)
+            while ch == b'}' and j > 0 and j > start and data[j - 1:j] in (b'$', b']', b"'", b'"'):
+                j = data.rfind(ch, lo, j)      # '}' closing "{$x}" inside a string
+            if j >= 0:
+                start = max(start, j + len(ch))
+        j = data.rfind(b'{', start, pos)
+        while j >= 0 and data[j + 1:j + 2] == b'$':
+            j = data.rfind(b'{', start, j)
+        if j >= 0:
+            start = j + 1
+        frames = []                            # [callee, arg_index]
+        backticks = 0
+        in_string = False
+        for m in _TOKEN.finditer(data, start, pos):
+            tok = m.group(0)
+            c = tok[:1]
+            if m.group(2) is not None:
+                callee = m.group(2).lower().lstrip(b'\\')
+                if m.group(1):
+                    callee = b'->' + callee
+                frames.append([callee.decode('latin-1'), 0])
+            elif c == b'(':
+                frames.append(['', 0])
+            elif c == b'[':
+                frames.append(['[', 0])
+            elif c in (b')', b']'):
+                if frames:
+                    frames.pop()
+            elif c == b',':
+                if frames:
+                    frames[-1][1] += 1
+            elif c == b'`':
+                backticks += 1
+            elif c in (b'"', b"'") and len(tok) == 1:
+                in_string = True
+                break
+        hm = _HEAD_KEYWORD.match(data, start)
+        head = hm.group(1).lower().decode() if hm else ''
+        am = _ASSIGN_HEAD.match(data, start)
+        if am and am.end() <= pos:
+            head = '=' + am.group(1).decode('latin-1')
+        return _Ctx(frames, backticks % 2 == 1, head, start, in_string)
+
+    # Request input -------------------------------------------------------------------------
+    def sources(self):
+        data = self.data
+        sites = []
+        i = data.find(b'$_')
+        while i >= 0 and len(sites) < 300:
+            m = _SOURCE_AT.match(data, i)
+            if m:
+                sites.append((i, m.end(), m.group(0).decode('latin-1')))
+            i = data.find(b'$_', i + 2)
+        if b'$HTTP_' in data:
+            sites.extend((m.start(), m.end(), m.group(0).decode()) for m in _HTTP_VARS.finditer(data))
+        if b'$GLOBALS' in data:
+            sites.extend((m.start(), m.end(), m.group(0).decode('latin-1'))
+                         for m in _GLOBALS_SRC.finditer(data))
+        if b'php://' in data or b'PHP://' in data:
+            sites.extend((m.start(), m.end(), 'php://input') for m in _PHP_INPUT.finditer(data))
+        for fn in ('getallheaders', 'apache_request_headers'):
+            for start, paren in self.calls.get(fn, ()):
+                sites.append((start, paren + 1, fn + '()'))
+        if not sites:
+            return
+        sites.sort()
+        work = collections.deque((pos, end, label, None) for pos, end, label in sites)
+        budget = 600
+        while work and budget > 0:
+            budget -= 1
+            pos, end, label, via = work.popleft()
+            new_vars = self.judge(pos, end, label, via)
+            for var in new_vars:
+                if var in self.taint or len(self.taint) >= 32:
+                    continue
+                self.taint[var] = label
+                needle = b'$' + var.encode('latin-1')
+                j = data.find(needle)
+                count = 0
+                while j >= 0 and count < 60:
+                    k = j + len(needle)
+                    if data[k:k + 1] and data[k] in _WORD:
+                        j = data.find(needle, k)
+                        continue
+                    count += 1
+                    work.append((j, k, '$%s (from %s)' % (var, label), var))
+                    j = data.find(needle, k)
+
+    def judge(self, pos, end, label, via):
+        """Decide what the request value at data[pos:end] reaches; return variables it taints."""
+        key = (pos, via)
+        if key in self.done_sites:
+            return ()
+        self.done_sites.add(key)
+        data = self.data
+        ctx = self.context(pos)
+        frames = ctx.frames
+        names = [f[0] for f in frames]
+        sanitized = any(n in SANITIZERS for n in names) or \
+            data[max(0, pos - 12):pos].replace(b' ', b'').lower().endswith((b'(int)', b'(float)', b'(bool)'))
+        text = None
+        rule = None
+        if not sanitized:
+            for idx, (callee, argi) in enumerate(frames):
+                if callee in CODE_SINKS:
+                    rule = 'php.code.request_input'
+                elif callee in OS_SINKS:
+                    rule = 'php.exec.request_input'
+                elif callee == 'preg_replace' and argi >= 1 and self.preg_e(frames, pos):
+                    rule = 'php.code.request_input'
+                elif callee in CALLBACKS and argi == CALLBACKS[callee] and \
+                        all(n in PASS_THROUGH for n in names[idx + 1:]):
+                    rule = 'php.call.request_function'
+                elif callee.startswith('$') and callee != '$this':
+                    self.variable_function(callee[1:], pos)
+                    continue
+                elif callee in WRITES and argi == WRITES[callee]:
+                    if callee != 'fopen' or re.search(rb',\s*[\'"][wacx]', data[pos:pos + 200]):
+                        self.hit('php.write.request_path', pos)
+                    continue
+                elif callee == 'mail':
+                    self.hit('php.mailer.request_recipients', pos, key='mail')
+                    lo = max(0, pos - 800)
+                    if _LOOP_BEFORE.search(data[lo:pos].lower()):
+                        self.hit('php.mailer.loop', pos, key='mailloop')
+                    continue
+                elif callee in ('extract', 'parse_str') and argi == 0 and via is None:
+                    self.hit('php.request.extract', pos, key='extract')
+                    continue
+                else:
+                    continue
+                break
+            if rule is None and ctx.in_backticks and not ctx.in_string:
+                rule = 'php.exec.request_input'
+            if rule is None and ctx.head.startswith(('include', 'require')):
+                rule = 'php.include.request_input'
+                if via is not None:
+                    text = None
+            if rule is None and via is None and all(n in PASS_THROUGH for n in names):
+                # $_GET['f']($_GET['a']): the client names the function
+                sub = _SUBSCRIPT_AFTER.match(data, end)
+                after = sub.end() if sub else end
+                if _CALLABLE_AFTER.match(data, after) and data[after:after + 1] not in (b'',):
+                    m = _CALLABLE_AFTER.match(data, after)
+                    if m and (sub or label.startswith(('getallheaders', 'apache'))):
+                        rule = 'php.call.request_function'
+            if rule is None and via is not None and ctx.head != '=' + via:
+                # $f = $_GET['f']; $f(...)
+                m = _CALLABLE_AFTER.match(data, end)
+                if m and not data[max(0, pos - 2):pos] in (b'->', b'::'):
+                    rule = 'php.call.request_function'
+        if rule is not None:
+            if rule == 'php.include.request_input' and via is not None:
+                self.hit(rule, pos, weight=5)
+            else:
+                self.hit(rule, pos)
+            return ()
+        if sanitized:
+            return ()
+        out = []
+        if ctx.head.startswith('=') and all(n in PASS_THROUGH for n in names):
+            var = ctx.head[1:]
+            if var != via:
+                out.append(var)
+        elif ctx.head == 'foreach':
+            m = _FOREACH_AS.match(data, end)
+            if m:
+                out.extend(v.decode('latin-1') for v in m.groups() if v)
+        return out
+
+    def preg_e(self, frames, pos):
+        for start, paren in self.calls.get('preg_replace', ()):
+            if paren < pos and pos - paren < 2000 and self.regex_has_e(paren):
+                return True
+        return False
+
+    def regex_has_e(self, paren):
+        data = self.data
+        i = paren + 1
+        while i < len(data) and data[i:i + 1] in b' \t\r\n':
+            i += 1
+        value, end = decode.read_literal(data, i, limit=4096)
+        if not value or len(value) < 2:
+            return False
+        delim = value[:1]
+        close = {b'(': b')', b'{': b'}', b'[': b']', b'<': b'>'}.get(delim, delim)
+        j = value.rfind(close)
+        return j > 0 and b'e' in value[j + 1:] and re.match(rb'^[a-zA-Z]*$', value[j + 1:]) is not None
+
+    def variable_function(self, var, pos):
+        """$f(<request input>): note it, and look for a dangerous name hidden in $f."""
+        self.hit('php.call.variable_function_input', pos, key='varfunc')
+        for rhs_pos, rhs in self.assignments(var):
+            spelled = _static_string(rhs)
+            if spelled and spelled.strip().lower() in _DANGEROUS_BYTES:
+                self.hit('php.obfuscation.hidden_function', rhs_pos,
+                         text='%s = %s' % (var, spelled.decode('latin-1')))
+                self.hit('php.call.request_function', pos)
+                return
+
+    def assignments(self, var, limit=8):
+        """[(pos, rhs bytes)] for `$var = ...;` statements."""
+        data = self.data
+        needle = b'$' + var.encode('latin-1')
+        out = []
+        j = data.find(needle)
+        while j >= 0 and len(out) < limit:
+            m = _ASSIGN_HEAD.match(data, j)
+            if m and m.group(1) == needle[1:]:
+                stop = data.find(b';', m.end(), m.end() + 4000)
+                out.append((j, data[m.end():stop if stop > 0 else m.end() + 400]))
+            j = data.find(needle, j + len(needle))
+        return out
+
+    # Sinks that matter even without visible request input ----------------------------------
+    def sink_calls(self):
+        data = self.data
+        calls = self.calls
+        kw_re = self.scan.engine._kw_re
+        for name in CODE_SINKS:
+            for start, paren in calls.get(name, ()):
+                args = _args(data, paren)
+                if _DECODER_IN.search(args.lower()):
+                    self.hit('php.code.decoded_input', start)
+                    continue
+                for var in set(_VAR.findall(args)):
+                    v = var.decode('latin-1')
+                    if any(_DECODER_IN.search(rhs.lower()) for _, rhs in self.assignments(v)):
+                        self.hit('php.code.decoded_input', start)
+                        break
+                else:
+                    if name != 'assert' and b'$' in args:
+                        self.hit('php.code.eval_variable', start, key='evalvar')
+        for name in OS_SINKS:
+            for start, paren in calls.get(name, ()):
+                args = _args(data, paren)
+                self.hit('php.exec.call', start, key='exec')
+                if _DECODER_IN.search(args.lower()):
+                    self.hit('php.code.decoded_input', start)
+                if kw_re is not None:
+                    self.keywords(args, start)
+        if b'`' in data and kw_re is not None:
+            self.backtick_keywords()
+        for name, idx in CALLBACKS.items():
+            for start, paren in calls.get(name, ()):
+                arg = _nth_arg(_args(data, paren), idx)
+                spelled = _static_string(arg)
+                if spelled and spelled.strip().lower() in _DANGEROUS_BYTES:
+                    self.hit('php.callback.dangerous_name', start)
+        for start, paren in calls.get('preg_replace', ()):
+            if self.regex_has_e(paren):
+                self.hit('php.preg_replace.eval_modifier', start)
+        for start, paren in calls.get('ini_get', ()):
+            if b'disable_functions' in data[paren:paren + 40].lower():
+                self.hit('php.recon.environment', start, key='recon')
+
+    def keywords(self, text, pos):
+        seen = set()
+        for m in self.scan.engine._kw_re.finditer(text.lower()):
+            kw = m.group(1)
+            if kw not in seen:
+                seen.add(kw)
+                self.hit('keyword.exec_context', pos, key=b'kw' + kw,
+                         text='%s: %s' % (kw.decode('utf-8', 'replace'), _excerpt(self.data, pos)))
+
+    def backtick_keywords(self):
+        data = self.data
+        i = data.find(b'`')
+        n = 0
+        while i >= 0 and n < 200:
+            n += 1
+            j = data.find(b'`', i + 1, i + 2000)
+            if j < 0:
+                break
+            prev = data[max(0, i - 12):i].rstrip()
+            if prev[-1:] in (b'=', b'(', b',', b';', b'.', b'?', b':') or \
+                    prev.lower().endswith((b'echo', b'print', b'return')):
+                body = data[i + 1:j]
+                if b'\n' not in body[:200] and not self.context(i).in_string:
+                    self.keywords(body, i)
+            i = data.find(b'`', j + 1)
+
+    # Obfuscation -----------------------------------------------------------------------------
+    def hidden_names(self):
+        data = self.data
+        for start, paren in self.calls.get('chr', ())[:64]:
+            for pos, text in decode.chr_chains(data[start:start + 4000], limit=1):
+                if _spells_dangerous(text):
+                    self.hit('php.obfuscation.hidden_function', start,
+                             text='chr() chain spells %r' % text[:60].decode('latin-1'))
+        if b'\\x' in data or b'\\1' in data:
+            i = data.find(b'\\')
+            n = 0
+            last_end = -1
+            while i >= 0 and n < 200:
+                nxt = data[i + 1:i + 2]
+                if nxt in (b'x', b'1', b'0') and i > last_end:
+                    n += 1
+                    q = max(data.rfind(b'"', max(0, i - 300), i), -1)
+                    if q >= 0:
+                        value, end = decode.read_literal(data, q, limit=2000)
+                        last_end = end
+                        if value and _spells_dangerous(value):
+                            self.hit('php.obfuscation.hidden_function', q,
+                                     text='escaped string spells %r' % value[:60].decode('latin-1'))
+                            break
+                    else:
+                        last_end = i + 2
+                i = data.find(b'\\', i + 2)
+
+    def decoded(self):
+        starts = sorted(s for name in DECODERS for s, _ in self.calls.get(name, ()))
+        if not starts:
+            return
+        budget = self.scan.budget
+        layers = decode.peel(self.data, budget, depth=1, starts=starts, min_depth=self.depth + 1)
+        for layer in layers:
+            pos = layer.pos
+            if len(layer.chain) >= 2:
+                self.hit('php.obfuscation.decoder_chain', pos, key='chain',
+                         text='%s(...): %s' % ('('.join(layer.chain), _excerpt(self.data, pos)))
+            if layer.literal_len >= 2048:
+                self.hit('php.obfuscation.long_blob', pos, key='blob',
+                         text='%d-byte literal decoded by %s' % (layer.literal_len, layer.chain[-1]))
+            payload = layer.payload
+            if payload.strip().lower() in _DANGEROUS_BYTES:
+                self.hit('php.obfuscation.hidden_function', pos,
+                         text='%s(...) gives %r' % (layer.chain[0], payload.strip()[:40].decode('latin-1')))
+                continue
+            if layer.depth - self.depth > 1:
+                continue                     # inner layers are analysed through their parent
+            if b'(' not in payload and b'`' not in payload:
+                continue
+            before = len(self.scan.hits)
+            origin = pos if self.origin is None else self.origin
+            sub = _Php(self.scan, payload, origin, self.depth + 1)
+            sub.run()
+            if any(h.weight >= 4 for h in self.scan.hits[before:]):
+                self.hit('php.obfuscation.decoded_code', pos, key='decoded',
+                         text='%s(...) hides code' % '('.join(layer.chain))
+
+    def sockets_and_droppers(self):
+        data = self.data
+        calls = self.calls
+        sock = [s for name in SOCKETS for s, _ in calls.get(name, ())]
+        if sock or b'/dev/tcp/' in data:
+            shell = _SHELL_STR.search(data)
+            if shell and (sock or calls.keys() & OS_SINKS):
+                self.hit('php.revshell.socket_shell', min(sock) if sock else shell.start())
+        writes = calls.keys() & {'file_put_contents', 'fwrite', 'fputs', 'copy'}
+        if writes:
+            for name in FETCHES:
+                for start, paren in calls.get(name, ()):
+                    arg = data[paren + 1:paren + 40].lstrip().lower()
+                    if arg[:5] in (b"'http", b'"http', b"'ftp:", b'"ftp:'):
+                        if name != 'copy' and not (writes - {'copy'}) and 'copy' not in calls:
+                            continue
+                        self.hit('php.dropper.remote_write', start, key='dropper')
+
+
+_DANGEROUS_BYTES = frozenset(n.encode() for n in DANGEROUS_NAMES)
+_SPELLED_CALL = re.compile(('(?<![a-z0-9_])(?:%s)\\s*\\(' % '|'.join(sorted(DANGEROUS_NAMES))).encode())
+
+
+def _spells_dangerous(text):
+    low = text.strip().lower()
+    return low in _DANGEROUS_BYTES or _SPELLED_CALL.search(low[:4096]) is not None
+
+
+def _static_string(expr):
+    """The value of a constant string expression ('a'.'b', "\\x61", chr(97).chr(98),
+    strrev('...'), base64_decode('...')), or None when it is not one."""
+    if expr is None:
+        return None
+    e = expr.strip().rstrip(b';').strip()
+    if not e:
+        return None
+    parts = []
+    budget = decode.Budget(max_output=4096, max_layers=4, max_steps=40)
+    i = 0
+    while i < len(e) and len(parts) < 64:
+        c = e[i:i + 1]
+        if c in (b"'", b'"'):
+            value, end = decode.read_literal(e, i, limit=2048)
+            if value is None:
+                return None
+            parts.append(value)
+            i = end
+        elif e[i:i + 3].lower() == b'chr':
+            m = re.match(rb'chr\s*\(\s*(0x[0-9a-f]+|\d+)\s*\)', e[i:], re.I)
+            if not m:
+                return None
+            num = m.group(1)
+            parts.append(bytes(((int(num, 16) if num[:2].lower() == b'0x' else int(num)) & 0xff,)))
+            i += m.end()
+        else:
+            m = re.match(rb'([a-z0-9_]+)\s*\(\s*', e[i:], re.I)
+            if not m or m.group(1).lower().decode() not in decode.DECODERS:
+                return None
+            inner_start = i + m.end()
+            value, end = decode.read_literal(e, inner_start, limit=2048)
+            if value is None:
+                return None
+            close = e.find(b')', end)
+            if close < 0:
+                return None
+            value = decode.apply(m.group(1).lower().decode(), value, budget)
+            if value is None:
+                return None
+            parts.append(value)
+            i = close + 1
+        while i < len(e) and e[i:i + 1] in b' \t\r\n':
+            i += 1
+        if i < len(e):
+            if e[i:i + 1] != b'.':
+                return None
+            i += 1
+            while i < len(e) and e[i:i + 1] in b' \t\r\n':
+                i += 1
+    return b''.join(parts)
+
+
+def _args(data, paren, limit=2000):
+    """Text between the '(' at `paren` and its matching ')', skipping strings (bounded)."""
+    depth = 0
+    stop = min(len(data), paren + limit)
+    for m in _TOKEN.finditer(data, paren, stop):
+        c = m.group(0)[:1]
+        if m.group(2) is not None or c == b'(':
+            depth += 1
+        elif c == b')':
+            depth -= 1
+            if depth == 0:
+                return data[paren + 1:m.start()]
+    return data[paren + 1:stop]
+
+
+def _nth_arg(args, n):
+    """The n-th top-level argument of an argument list (bytes), or None."""
+    depth, idx, start = 0, 0, 0
+    for m in _TOKEN.finditer(args):
+        c = m.group(0)[:1]
+        if m.group(2) is not None or c in (b'(', b'['):
+            depth += 1
+        elif c in (b')', b']'):
+            depth -= 1
+        elif c == b',' and depth == 0:
+            if idx == n:
+                return args[start:m.start()]
+            idx += 1
+            start = m.end()
+    return args[start:] if idx == n else None
+
+
+def _excerpt(data, pos):
+    """The line around `pos`, centred on it when the line is long (minified code)."""
+    if pos is None:
+        return ''
+    ls = data.rfind(b'\n', 0, pos) + 1
+    le = data.find(b'\n', pos)
+    le = len(data) if le < 0 else le
+    if le - ls > EXCERPT:
+        ls = max(ls, pos - 40)
+        le = min(le, ls + EXCERPT)
+    return data[ls:le].strip().decode('utf-8', 'surrogateescape')
+
+
+_PRINTABLE = frozenset(range(0x20, 0x7f)) | {9, 10, 13}
+
+
+def _printable(chunk):
+    return sum(1 for b in chunk if b in _PRINTABLE) >= len(chunk) * 0.9

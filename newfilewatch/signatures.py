@@ -1,0 +1,115 @@
+"""The rule set: every name an alert can carry, with its severity, weight and a one-line why.
+
+Rules describe what code DOES (request input reaching execution, decoders feeding eval,
+sockets handed to a shell, PHP hidden in images...), never what one known sample looks like,
+so they carry over to shells nobody has seen yet.  The matching itself lives in engine.py;
+this module is the catalogue admins read (``newfilewatch`` prints it) and the single place
+where weights are tuned.
+
+Score = sum over rules of min(weight * occurrences, cap).  With the default threshold of 10,
+one 'critical' rule alone makes a file suspicious; 'high' needs one more piece of evidence;
+'medium' and 'low' only ever add to other evidence.
+"""
+import collections
+
+Rule = collections.namedtuple('Rule', 'name severity weight cap family summary')
+
+SEVERITIES = ('low', 'medium', 'high', 'critical')
+
+_TABLE = [
+    # --- PHP: request input reaching execution -------------------------------------------
+    ('php.code.request_input', 'critical', 15, 15, 'php-exec',
+     'request input ($_GET/$_POST/$_COOKIE/headers/php://input...) reaches eval, assert, '
+     'create_function or preg_replace /e'),
+    ('php.exec.request_input', 'critical', 15, 15, 'php-exec',
+     'request input reaches an OS command (system, exec, shell_exec, passthru, popen, '
+     'proc_open, pcntl_exec, backticks)'),
+    ('php.call.request_function', 'critical', 15, 15, 'php-exec',
+     'the client chooses which function runs: $_GET[..](..), call_user_func/array_map/usort/'
+     'ob_start... with a request value as the callback'),
+    ('php.include.request_input', 'high', 8, 8, 'php-exec',
+     'include/require of a path taken from request input'),
+    ('php.call.variable_function_input', 'medium', 4, 4, 'php-exec',
+     'a variable function $f(..) called with request input'),
+    ('php.code.decoded_input', 'critical', 12, 12, 'php-obfuscation',
+     'eval/assert/create_function runs the output of a decoder '
+     '(base64_decode, gzinflate, str_rot13...)'),
+    ('php.code.eval_variable', 'low', 2, 2, 'php-exec',
+     'eval/assert of a non-literal expression (templating engines do this too)'),
+    ('php.exec.call', 'low', 2, 2, 'php-exec',
+     'an OS command function is called (image tools do this too)'),
+    ('php.callback.dangerous_name', 'high', 8, 8, 'php-exec',
+     'a callback-taking function is handed the NAME of an execution function '
+     "(array_map('assert', ..), call_user_func('system', ..))"),
+    ('php.preg_replace.eval_modifier', 'high', 8, 8, 'php-exec',
+     'preg_replace with the /e modifier evaluates its replacement as PHP'),
+    ('php.request.extract', 'medium', 4, 4, 'php-exec',
+     'extract()/parse_str() turn request input into variables'),
+    # --- PHP: obfuscation -----------------------------------------------------------------
+    ('php.obfuscation.decoder_chain', 'medium', 4, 4, 'php-obfuscation',
+     'nested decoders over a literal (gzinflate(base64_decode(\'...\')))'),
+    ('php.obfuscation.decoded_code', 'high', 6, 6, 'php-obfuscation',
+     'a decoded literal holds PHP code that calls execution functions'),
+    ('php.obfuscation.hidden_function', 'high', 8, 8, 'php-obfuscation',
+     'an execution function name is spelled indirectly (hex/octal escapes, chr() chains, '
+     "'sys'.'tem', decoded or reversed literals)"),
+    ('php.obfuscation.long_blob', 'medium', 3, 3, 'php-obfuscation',
+     'a very long base64/hex literal'),
+    # --- PHP: droppers, uploaders, mailers, reverse shells ---------------------------------
+    ('php.dropper.remote_write', 'high', 7, 7, 'php-dropper',
+     'code fetched over http(s) and written to disk in the same file'),
+    ('php.write.request_path', 'high', 8, 8, 'php-dropper',
+     'a file is written/uploaded to a path the client chooses '
+     '(move_uploaded_file/copy/file_put_contents/fopen with a request value as destination)'),
+    ('php.mailer.request_recipients', 'high', 7, 7, 'php-mailer',
+     'mail() with recipients/content taken from request input'),
+    ('php.mailer.loop', 'medium', 4, 4, 'php-mailer',
+     'mail() called inside a loop'),
+    ('php.revshell.socket_shell', 'critical', 15, 15, 'revshell',
+     'a network socket is opened next to a shell (/bin/sh, cmd.exe, proc_open with the socket)'),
+    ('php.recon.environment', 'low', 2, 2, 'php-recon',
+     'probes that shells run on arrival (disable_functions, safe_mode, posix_getpwuid, '
+     'error_reporting(0) with set_time_limit(0))'),
+    # --- files that must not hold code ----------------------------------------------------
+    ('file.code_in_image', 'critical', 15, 15, 'file-type',
+     'an image (or icon) holds a PHP/ASP/server-script open tag'),
+    ('file.php_in_text', 'medium', 4, 4, 'file-type',
+     'a text file (.txt/.log/.csv...) holds PHP code'),
+    ('htaccess.php_handler', 'critical', 12, 12, 'file-type',
+     '.htaccess makes non-PHP extensions (images, .txt...) run as PHP, or hands a whole '
+     'directory to PHP'),
+    ('htaccess.auto_prepend', 'high', 8, 8, 'file-type',
+     'auto_prepend_file/auto_append_file set in .htaccess/.user.ini/php.ini'),
+    # --- CGI scripts and other server-side languages ---------------------------------------
+    ('cgi.exec.request_input', 'critical', 15, 15, 'cgi',
+     'a CGI script (Perl/Python/shell) runs commands and reads request parameters'),
+    ('cgi.revshell', 'critical', 15, 15, 'revshell',
+     'a script connects a socket to a shell (IO::Socket/socket + /bin/sh, /dev/tcp/, pty.spawn)'),
+    ('cgi.exec.call', 'low', 2, 2, 'cgi',
+     'a CGI script runs OS commands'),
+    ('asp.exec.request_input', 'critical', 15, 15, 'asp-jsp',
+     'ASP/ASPX evaluates or executes request input (Eval/Execute(Request..), '
+     'WScript.Shell/Process.Start with Request)'),
+    ('jsp.exec.request_input', 'critical', 15, 15, 'asp-jsp',
+     'JSP runs Runtime.exec/ProcessBuilder with request parameters'),
+    # --- admin keywords -------------------------------------------------------------------
+    ('keyword.exec_context', 'medium', 4, 8, 'keywords',
+     'a configured keyword (wget, curl, perl...) inside a command that code runs '
+     '(an argument of system/exec/backticks, a line of a shell/CGI script)'),
+    # --- the engine itself ----------------------------------------------------------------
+    ('engine.error', 'low', 0, 0, 'engine',
+     'the engine failed on this file (a bug: please report it); the file was not fully scanned'),
+]
+
+RULES = collections.OrderedDict((row[0], Rule(*row)) for row in _TABLE)
+
+# YARA hits are named 'yara.<RuleName>'; their weight comes from the rule's meta `weight`.
+YARA_PREFIX = 'yara.'
+
+
+def families():
+    """Rule names grouped by family, in catalogue order (for docs and `rules` listings)."""
+    out = collections.OrderedDict()
+    for rule in RULES.values():
+        out.setdefault(rule.family, []).append(rule.name)
+    return out
