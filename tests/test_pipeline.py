@@ -1,0 +1,91 @@
+"""The pipeline: dedupe of repeats, one bad file never stops the rest, allowlist by path."""
+import collections
+import os
+
+from newfilewatch.model import Candidate, Hit
+from newfilewatch.pipeline import Pipeline
+from newfilewatch.rules import PathRules
+from newfilewatch.scanner import Scanner
+
+Verdict = collections.namedtuple('Verdict', 'score suspicious hits')
+
+
+class Engine(object):
+    """A stand-in rule engine (the real one is tested in test_engine): b'EVIL' is bad,
+    b'CRASH' raises, to prove an exception in one file's handling is contained."""
+
+    def analyse(self, data, name):
+        if b'CRASH' in data:
+            raise RuntimeError('engine bug')
+        bad = b'EVIL' in data
+        return Verdict(10 if bad else 0, bad, (Hit('t', 1, 'EVIL', 'high', 10),) if bad else ())
+
+
+class Sinks(object):
+    def __init__(self):
+        self.new, self.alerts = [], []
+
+    def new_file(self, finding, candidate):
+        self.new.append(finding.path)
+
+    def alert(self, finding, candidate):
+        self.alerts.append(finding.path)
+
+
+def make(allow=()):
+    sinks = Sinks()
+    return Pipeline(Scanner(Engine()), PathRules(allow=allow), sinks), sinks
+
+
+def test_repeats_of_the_same_file_state_are_handled_once(tmp_path):
+    p, sinks = make()
+    f = tmp_path / 'a.php'
+    f.write_bytes(b'EVIL')
+    for synthetic in (True, False, True):
+        p.offer(Candidate(str(f), synthetic, 'x'))
+    p.drain()
+    p.offer(Candidate(str(f), False, 'again'))        # same inode, ctime, size: a repeat
+    p.drain()
+    assert sinks.new == [str(f)] and sinks.alerts == [str(f)]
+    f.write_bytes(b'EVIL, changed')                   # new content is a new event
+    p.offer(Candidate(str(f), False, 'changed'))
+    p.drain()
+    assert sinks.alerts == [str(f), str(f)]
+
+
+def test_an_exception_in_one_file_is_counted_and_the_rest_go_on(tmp_path, caplog):
+    p, sinks = make()
+    (tmp_path / 'crash.php').write_bytes(b'CRASH')
+    (tmp_path / 'next.php').write_bytes(b'EVIL')
+    p.offer(Candidate(str(tmp_path / 'crash.php'), False, 'x'))
+    p.offer(Candidate(str(tmp_path / 'next.php'), False, 'x'))
+    p.drain()
+    assert p.counts['errors'] == 1
+    assert sinks.alerts == [str(tmp_path / 'next.php')]
+    assert 'crash.php' in caplog.text
+
+
+def test_deleted_before_its_turn_is_dropped_quietly(tmp_path):
+    p, sinks = make()
+    p.offer(Candidate(str(tmp_path / 'gone.php'), False, 'x'))
+    p.drain()
+    assert sinks.new == [] and p.counts['gone'] == 1
+
+
+def test_allowlisted_path_is_logged_not_alerted(tmp_path):
+    p, sinks = make(allow=('*/vendor/*',))
+    (tmp_path / 'vendor').mkdir()
+    (tmp_path / 'vendor' / 'x.php').write_bytes(b'EVIL')
+    p.offer(Candidate(str(tmp_path / 'vendor' / 'x.php'), False, 'x'))
+    p.drain()
+    assert sinks.new == [str(tmp_path / 'vendor' / 'x.php')] and sinks.alerts == []
+
+
+def test_drain_stops_at_its_time_budget_and_keeps_the_rest(tmp_path):
+    clock = iter(range(0, 10 ** 6, 10)).__next__      # every look at the clock: 10 s later
+    sinks = Sinks()
+    p = Pipeline(Scanner(Engine()), PathRules(), sinks, clock=lambda: clock())
+    for i in range(40):
+        (tmp_path / ('f%d.php' % i)).write_bytes(b'ok')
+        p.offer(Candidate(str(tmp_path / ('f%d.php' % i)), False, 'x'))
+    assert p.drain(budget=1) == 16 and len(p) == 24
