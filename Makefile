@@ -3,21 +3,23 @@
 # and the spec falls back where Debian's rpm lacks Red Hat macros).
 #   make rpm RPMBUILD_OPTS="--with systemd"     # the EL7+ flavour
 #   make rpm RPMBUILD_OPTS="--without check"    # skip %check
+#   make rpm TOPDIR=/tmp/x DISTDIR=/tmp/x        # build outside the checkout
 
 NAME     := newfilewatch
 VERSION  := $(shell sed -n "s/^__version__ = '\(.*\)'/\1/p" newfilewatch/__init__.py)
 PYTHON   ?= python3
 TOPDIR   ?= $(CURDIR)/rpmbuild
-TARBALL  := dist/$(NAME)-$(VERSION).tar.gz
+DISTDIR  ?= dist
+TARBALL  := $(DISTDIR)/$(NAME)-$(VERSION).tar.gz
 RPMBUILD_OPTS ?=
 
-.PHONY: all sdist rpm srpm clean
+.PHONY: all sdist rpm clean
 
 all: rpm
 
 # Tracked files only (as in a clean checkout), under NAME-VERSION/.
 sdist:
-	@mkdir -p dist
+	@mkdir -p $(DISTDIR)
 	git ls-files -z | xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh \
 	  | tar --null -T - --transform 's,^,$(NAME)-$(VERSION)/,' --owner=0 --group=0 \
 	        --sort=name -czf $(TARBALL)
