@@ -28,7 +28,9 @@ writer.  Hand-written because no maintained library offers a durable, deduplicat
 that runs on EL7's Python 3.6 without a broker.
 """
 import collections
+import contextlib
 import errno
+import fcntl
 import json
 import logging
 import os
@@ -43,8 +45,10 @@ HOUR = 3600.0
 RETRY_BASE = 30.0          # first retry after a failed send, seconds; doubles each failure
 RETRY_MAX = 3600.0
 DETAIL_LIMIT = 25          # findings shown in full per mail; the rest are counted
+MAX_PENDING = 5000         # beyond this many unsent alerts, new ones are only counted (see add())
 POLL_INTERVAL = 5.0        # the worker re-reads the clock at least this often (real seconds)
 STATE_FILE = 'state.json'
+LOCK_FILE = '.lock'
 ALERT_PREFIX = 'alert-'
 ALERT_SUFFIX = '.json'
 FORMAT_VERSION = 1
@@ -276,6 +280,30 @@ class Spool(object):
             return False
         return True
 
+    @contextlib.contextmanager
+    def locked(self):
+        """Exclusive flock on the spool while one batch is sent and acknowledged.
+
+        Two desks on one spool (a config reload while the old worker is still talking to a slow
+        server, or two daemons by mistake) then take turns, and the second sees which alert files
+        the first already removed instead of mailing them again.
+        """
+        fd = None
+        if self.ok:
+            try:
+                fd = os.open(os.path.join(self.dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                self.log.error('alert spool: cannot lock %s: %s', self.dir, exc.strerror or exc)
+                if fd is not None:
+                    os.close(fd)
+                fd = None
+        try:
+            yield
+        finally:
+            if fd is not None:
+                os.close(fd)           # closing drops the flock
+
     def _unlink(self, path):
         try:
             os.unlink(path)
@@ -292,7 +320,7 @@ class AlertDesk(object):
 
     def __init__(self, mail_cfg, host, ip, new_files_log='', clock=time.time, logger=None,
                  retry_base=RETRY_BASE, retry_max=RETRY_MAX, detail_limit=DETAIL_LIMIT,
-                 poll_interval=POLL_INTERVAL, send=None):
+                 poll_interval=POLL_INTERVAL, send=None, max_pending=MAX_PENDING):
         self.cfg = mail_cfg
         self.host = host
         self.ip = ip
@@ -303,6 +331,7 @@ class AlertDesk(object):
         self.retry_max = retry_max
         self.detail_limit = max(1, int(detail_limit))
         self.poll_interval = poll_interval
+        self.max_pending = max(1, int(max_pending))
         self._send = send or mailer.send
         self._spool = Spool(mail_cfg.spool_dir, self.log)
         self._lock = threading.Lock()
@@ -315,6 +344,7 @@ class AlertDesk(object):
         self._retry_at = 0.0
         self._failures_in_row = 0
         self._seq = 0
+        self._overflow = 0          # alerts only counted because max_pending was reached
         self._stopping = False
         self._flush = False
         self._started = False
@@ -344,12 +374,13 @@ class AlertDesk(object):
             self._seq = max(self._seq, alert.seq)
         self._acked = [i for i in acked if self._spool.has_alert(i)]
         with self._lock:
+            self._overflow += int(state.get('overflow') or 0)
             self._pending = loaded + self._pending
             self._stopping = False
             self._started = True
         if loaded:
             self.log.info('%d alert(s) left by the previous run loaded from %s', len(loaded), self._spool.dir)
-        self._start_worker()
+        self._ensure_worker(first=True)
         return self
 
     def add(self, finding):
@@ -364,6 +395,14 @@ class AlertDesk(object):
                               now - last, escape.escape_name(finding.path))
                 return False
             self._seen[key] = now
+            if len(self._pending) >= self.max_pending:
+                # The mail route has been down through a flood: keep memory and disk bounded.
+                # The file is in the new-files log; the next mail counts it in "and N more".
+                self._overflow += 1
+                if self._overflow == 1:
+                    self.log.error('%d alerts are waiting for the mail route; further alerts are only '
+                                   'counted until they are sent', len(self._pending))
+                return True
             self._seq += 1
             alert = Alert('%d-%06d-%s' % (int(time.time() * 1000), self._seq, os.urandom(4).hex()),
                           finding, now, key, self._seq)
@@ -409,6 +448,7 @@ class AlertDesk(object):
         with self._lock:
             out = dict(self._counts)
             out['queued'] = len(self._pending)
+            out['overflow'] = self._overflow
             out['unspooled'] = len(self._unspooled)
             out['worker_alive'] = bool(self._thread and self._thread.is_alive())
             out['retry_at'] = self._retry_at          # clock() time of the next retry, 0 if none
@@ -416,20 +456,19 @@ class AlertDesk(object):
 
     # -- the worker -----------------------------------------------------------------------
 
-    def _start_worker(self):
-        self._thread = threading.Thread(target=self._run, name='newfilewatch-alerts')
-        self._thread.daemon = True      # a hung mail server must not keep the process alive
-        self._thread.start()
-
-    def _ensure_worker(self):
-        """Restart a worker that died (it should not; the daemon survives it if it does)."""
+    def _ensure_worker(self, first=False):
+        """Start the worker, or restart one that died (it should not; the daemon survives it if it does)."""
         with self._lock:
-            dead = self._started and not self._stopping and not (self._thread and self._thread.is_alive())
-            if dead:
+            alive = self._thread is not None and self._thread.is_alive()
+            if alive or self._stopping or not self._started:
+                return
+            if not first:
                 self._counts['worker_restarts'] += 1
-        if dead:
-            self.log.error('alert worker thread had died; starting a new one')
-            self._start_worker()
+                self.log.error('alert worker thread had died; starting a new one')
+            # Started under the lock, so two callers can never start two workers.
+            self._thread = threading.Thread(target=self._run, name='newfilewatch-alerts')
+            self._thread.daemon = True      # a hung mail server must not keep the process alive
+            self._thread.start()
 
     def _run(self):
         while True:
@@ -450,13 +489,14 @@ class AlertDesk(object):
             with self._lock:
                 now = self.clock()
                 self._sent_times = [t for t in self._sent_times if t > now - HOUR]
-                if not self._pending:
+                if not self._pending and not self._overflow:
                     self._counts['deferred'] = 0
                     if self._stopping:
                         return
                     self._wake.wait(self.poll_interval)
                     continue
-                at, why = send_at(now, self._pending[0].queued, self._sent_times, self.cfg.batch_window,
+                oldest = self._pending[0].queued if self._pending else 0.0   # only a count left
+                at, why = send_at(now, oldest, self._sent_times, self.cfg.batch_window,
                                   self.cfg.max_per_hour, self._retry_at, flush=self._stopping and self._flush)
                 if at > now:
                     self._counts['deferred'] = len(self._pending) if why in ('cap', 'retry') else 0
@@ -482,8 +522,24 @@ class AlertDesk(object):
                 self._unspooled.discard(alert.id)
 
     def _deliver(self, batch):
+        with self._spool.locked():
+            self._deliver_locked(batch)
+
+    def _deliver_locked(self, batch):
+        gone = [a for a in batch if a.id not in self._unspooled and not self._spool.has_alert(a.id)]
+        if gone and self._spool.ok:
+            # Removed since we loaded them: mailed by another desk on this spool (or by the admin).
+            ids = set(a.id for a in gone)
+            self.log.info('%d alert(s) already handled by another process; not mailing them', len(ids))
+            with self._lock:
+                self._pending = [a for a in self._pending if a.id not in ids]
+            batch = [a for a in batch if a.id not in ids]
+            if not batch:
+                return
+        with self._lock:
+            overflow = self._overflow
         detailed = pick_detailed(batch, self.detail_limit)
-        more = len(batch) - len(detailed)
+        more = len(batch) - len(detailed) + overflow
         ids = [a.id for a in batch]
         try:
             message = mailfmt.render([a.finding for a in detailed], self.cfg, self.host, self.ip,
@@ -495,7 +551,7 @@ class AlertDesk(object):
         except Exception as exc:                    # a bug must not lose alerts or kill the worker
             self.log.exception('alert mail: unexpected error')
             return self._failed(batch, 'unexpected %s: %s' % (exc.__class__.__name__, exc))
-        self._accepted(batch, ids, more, refused or {})
+        self._accepted(batch, ids, more, refused or {}, overflow)
 
     def _failed(self, batch, reason):
         with self._lock:
@@ -506,13 +562,14 @@ class AlertDesk(object):
         self.log.warning('alert mail via %s failed: %s; %d alert(s) kept in %s, retry in %d s',
                          mailer.route_name(self.cfg), reason, len(batch), self._spool.dir, delay)
 
-    def _accepted(self, batch, ids, more, refused):
+    def _accepted(self, batch, ids, more, refused, overflow):
         sent = set(ids)
         with self._lock:
             now = self.clock()
             self._sent_times.append(now)
+            self._overflow -= overflow
             self._counts['sent_mails'] += 1
-            self._counts['sent_alerts'] += len(batch)
+            self._counts['sent_alerts'] += len(batch) + overflow
             self._retry_at = 0.0
             self._failures_in_row = 0
             self._pending = [a for a in self._pending if a.id not in sent]
@@ -520,14 +577,16 @@ class AlertDesk(object):
             period = self.cfg.dedupe_period
             self._seen = {k: t for k, t in self._seen.items() if now - t < period}
             state = {'version': FORMAT_VERSION, 'dedupe': dict(self._seen),
-                     'sent_times': list(self._sent_times), 'acked': list(self._acked) + ids}
+                     'sent_times': list(self._sent_times), 'acked': list(self._acked) + ids,
+                     'overflow': self._overflow}
         # The point of no resend: from here on a restart deletes these alerts instead of mailing them.
         self._spool.write_state(state)
         leftover = [i for i in state['acked'] if not self._spool.remove_alert(i)]
         with self._lock:
             self._acked = leftover
-        self.log.info('alert mail sent via %s: %d alert(s)%s', mailer.route_name(self.cfg), len(batch),
-                      ' (%d in full, %d counted)' % (len(batch) - more, more) if more else '')
+        self.log.info('alert mail sent via %s: %d alert(s)%s', mailer.route_name(self.cfg),
+                      len(batch) + overflow,
+                      ' (%d in full, %d counted)' % (len(batch) + overflow - more, more) if more else '')
         if refused:
             self.log.warning('alert mail: some recipients refused: %s', '; '.join(
                 '%s: %s %s' % (r, c, m) for r, (c, m) in sorted(refused.items())))

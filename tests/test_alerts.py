@@ -407,3 +407,44 @@ def test_pure_scheduling():
 def test_host_and_ip():
     host, ip = alerts.host_and_ip()
     assert host and ip.count('.') == 3
+
+
+def test_two_desks_on_one_spool_do_not_both_send(smtp_server, tmp_path, clock, open_desks):
+    """A config reload can leave the old desk's worker sending while the new desk has loaded the spool."""
+    smtp_server.set_reply('451 later')
+    cfg = _cfg(tmp_path, smtp_server.port)
+    old = _started(open_desks, cfg, clock, retry_base=30.0)
+    old.add(_finding(1))
+    wait_until(lambda: old.stats()['failures'] == 1)
+    new = _started(open_desks, cfg, clock, retry_base=10000.0)
+    assert new.stats()['queued'] == 1
+    wait_until(lambda: new.stats()['failures'] == 1)
+    smtp_server.set_reply(None)
+    clock.advance(30)
+    old.kick()
+    smtp_server.wait_messages(1)
+    wait_until(lambda: old.stats()['queued'] == 0)
+    clock.advance(10000)
+    new.kick()
+    wait_until(lambda: new.stats()['queued'] == 0, what='new desk dropping the alert the old one sent')
+    assert len(smtp_server.messages()) == 1 and smtp_server.collector.attempts == 3
+
+
+def test_flood_while_route_is_down_is_bounded(smtp_server, tmp_path, clock, open_desks):
+    smtp_server.set_reply('451 later')
+    cfg = _cfg(tmp_path, smtp_server.port)
+    desk = _started(open_desks, cfg, clock, max_pending=3, detail_limit=10)
+    for n in range(7):
+        assert desk.add(_finding(n)) is True
+    wait_until(lambda: desk.stats()['failures'] >= 1)
+    stats = desk.stats()
+    assert (stats['queued'], stats['overflow']) == (3, 4)
+    assert len(_spooled(cfg)) == 3
+    smtp_server.set_reply(None)
+    clock.advance(30)
+    desk.kick()
+    body = smtp_server.wait_messages(1)[0].get_content()
+    assert body.rstrip().endswith('and 4 more, see ' + LOG)
+    assert '7 suspicious files' in body
+    wait_until(lambda: desk.stats()['sent_alerts'] == 7)
+    assert desk.stats()['overflow'] == 0
