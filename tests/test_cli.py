@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from tests.support.nfw import BENIGN, ROOT, WEBSHELL, Runner, wait_until, write_config, write_file
-from tests.support.smtp import smtp_server  # noqa: F401  (fixture)
+from tests.support.smtp import free_port, smtp_server  # noqa: F401  (fixture)
 
 
 def nfw(*args, **kw):
@@ -79,9 +79,9 @@ def test_hostile_names_stay_one_line_everywhere(tmp_path, runner):
     www.mkdir()
     r = runner(str(www))
     r.ready()
-    name = b'evil\n2026-01-01 00:00 >> /fake | root\x1b[2J\xff.php'
+    name = b'evil\n2026-01-01 00:00 >> fake | root\x1b[2J\xff.php'
     write_file(os.path.join(os.fsencode(str(www)), name), WEBSHELL)
-    shown = str(www) + '/evil\\n2026-01-01 00:00 >> /fake | root\\x1b[2J\\xff.php'
+    shown = str(www) + '/evil\\n2026-01-01 00:00 >> fake | root\\x1b[2J\\xff.php'
     r.events.wait('alert', shown)
     log = wait_until(lambda: open(str(tmp_path / 'newfiles.log')).read(), what='log')
     assert log.count('\n') == 1 and shown in log
@@ -236,6 +236,8 @@ def test_test_alert_sends_one_mail_or_says_why_not(tmp_path, smtp_server):
     res = nfw('test-alert', '--config', conf)
     assert res.returncode == 0, res.stderr
     assert smtp_server.wait_messages(1)[0]['To'] == 'admin@example.org'
-    smtp_server.stop()
-    res = nfw('test-alert', '--config', conf)
+    down = write_config(str(tmp_path / 'down.conf'), str(tmp_path),
+                        '[mail]\nto = admin@example.org\nmethod = smtp\nsmtp_host = 127.0.0.1\n'
+                        'smtp_port = %d\n' % free_port())   # nothing listens there
+    res = nfw('test-alert', '--config', down)
     assert res.returncode == 1 and 'not sent' in res.stderr
