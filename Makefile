@@ -17,6 +17,11 @@ RPMBUILD_OPTS ?=
 
 all: rpm
 
+# The whole test suite on Python 3.6, the default python3 and 3.13 (README's test command).
+# Installs what it needs first: apt packages (as root) and one venv per Python.
+check:
+	bash tests/run.sh
+
 # Tracked files only (as in a clean checkout), under NAME-VERSION/.
 sdist:
 	@mkdir -p $(DISTDIR)
