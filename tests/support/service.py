@@ -47,11 +47,32 @@ def temp_user(prefix='nfwt'):
     name = '%s%06d' % (prefix, random.randrange(10 ** 6))
     _run(['useradd', '--system', '--no-create-home', '--user-group',
           '--shell', '/usr/sbin/nologin', name])
+    user = privileges.lookup(name)
     try:
-        yield privileges.lookup(name)
+        yield user
     finally:
+        _end_processes_of(user.uid)
         subprocess.call(['userdel', name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         subprocess.call(['groupdel', name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _pids_of(uid):
+    pids = []
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                if os.stat('/proc/' + entry).st_uid == uid and alive(int(entry)):
+                    pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+def _end_processes_of(uid):
+    """Kill what a failed test left running as its throw-away user, so userdel can work."""
+    for pid in _pids_of(uid):
+        kill_quietly(pid)
+    wait_for(lambda: not _pids_of(uid), timeout=10, what='processes of uid %d to end' % uid)
 
 
 def private_dir(path, owner, mode=0o750):
