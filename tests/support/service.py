@@ -60,10 +60,10 @@ def _pids_of(uid):
     pids = []
     for entry in os.listdir('/proc'):
         if entry.isdigit():
-            try:
-                if os.stat('/proc/' + entry).st_uid == uid and alive(int(entry)):
+            try:          # not st_uid of /proc/PID: a setuid'd process shows as root there
+                if proc_status(int(entry))['Uid'][0] == uid and alive(int(entry)):
                     pids.append(int(entry))
-            except OSError:
+            except (OSError, KeyError):
                 pass
     return pids
 
