@@ -357,13 +357,20 @@ class AlertDesk(object):
     def start(self):
         """Load what a previous run left in the spool, then start the sending worker."""
         self._spool.open()
-        state = self._spool.read_state()
         now = self.clock()
         period = self.cfg.dedupe_period
-        seen = state.get('dedupe') or {}
-        self._seen = {k: float(t) for k, t in seen.items() if now - float(t) < period}
-        self._sent_times = [float(t) for t in state.get('sent_times') or () if float(t) > now - HOUR]
-        acked = set(state.get('acked') or ())
+        state = self._spool.read_state()
+        try:
+            seen = {str(k): float(t) for k, t in (state.get('dedupe') or {}).items()}
+            sent_times = [float(t) for t in state.get('sent_times') or ()]
+            acked = set(str(i) for i in state.get('acked') or ())
+            overflow = int(state.get('overflow') or 0)
+        except (TypeError, ValueError, AttributeError) as exc:
+            self.log.error('alert spool: %s is malformed (%s); starting without dedupe history',
+                           STATE_FILE, exc)
+            seen, sent_times, acked, overflow = {}, [], set(), 0
+        self._seen = {k: t for k, t in seen.items() if now - t < period}
+        self._sent_times = [t for t in sent_times if t > now - HOUR]
         loaded = []
         for alert in self._spool.load_alerts():
             if alert.id in acked:           # mailed before the crash; only the delete was missing
@@ -374,7 +381,7 @@ class AlertDesk(object):
             self._seq = max(self._seq, alert.seq)
         self._acked = [i for i in acked if self._spool.has_alert(i)]
         with self._lock:
-            self._overflow += int(state.get('overflow') or 0)
+            self._overflow += overflow
             self._pending = loaded + self._pending
             self._stopping = False
             self._started = True

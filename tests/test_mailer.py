@@ -102,3 +102,35 @@ def test_sendmail_args_are_not_shell(tmp_path):
     cfg = mail_cfg(to=('admin@example.com',), sendmail='/bin/echo $(touch %s)' % marker)
     mailer.send(_message(cfg), cfg)          # echo exits 0 and prints its literal arguments
     assert not os.path.exists(str(marker))
+
+
+@pytest.mark.filterwarnings('ignore:Requiring AUTH while not requiring TLS')
+def test_smtp_login_accepted_and_refused():
+    from aiosmtpd.smtp import AuthResult
+    from tests.support.smtp import SMTPServer
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = auth_data.login == b'alerts' and auth_data.password == b's3cret'
+        return AuthResult(success=ok, handled=False)     # handled=False: the server answers 535
+
+    server = SMTPServer(authenticator=authenticator, auth_require_tls=False, auth_required=True).start()
+    try:
+        cfg = _smtp_cfg(server.port, smtp_user='alerts', smtp_password='s3cret')
+        mailer.send(_message(cfg), cfg)
+        server.wait_messages(1)
+        with pytest.raises(mailer.MailError) as err:
+            mailer.send(_message(cfg), cfg._replace(smtp_password='wrong'))
+        assert "login as 'alerts' refused: 535" in str(err.value)
+        with pytest.raises(mailer.MailError) as err:           # the server requires AUTH
+            mailer.send(_message(cfg), cfg._replace(smtp_user=''))
+        assert '530' in str(err.value)
+        assert len(server.messages()) == 1
+    finally:
+        server.stop()
+
+
+def test_starttls_required_but_not_offered(smtp_server):
+    cfg = _smtp_cfg(smtp_server.port, smtp_starttls=True)
+    with pytest.raises(mailer.MailError, match='STARTTLS'):
+        mailer.send(_message(cfg), cfg)
+    assert smtp_server.messages() == []

@@ -73,11 +73,12 @@ class Collector(object):
 class SMTPServer(object):
     """A started Controller plus its Collector; `.port`, `.messages()`, `.wait_messages(n)`."""
 
-    def __init__(self):
+    def __init__(self, **smtp_kwargs):
+        """`smtp_kwargs` go to aiosmtpd's SMTP class (e.g. authenticator=..., auth_require_tls=False)."""
         self.collector = Collector()
         self.port = free_port()
         self.controller = Controller(self.collector, hostname='127.0.0.1', port=self.port,
-                                     server_hostname='mx.test', ready_timeout=10.0)
+                                     server_hostname='mx.test', ready_timeout=10.0, **smtp_kwargs)
 
     def start(self):
         self.controller.start()
