@@ -448,3 +448,20 @@ def test_flood_while_route_is_down_is_bounded(smtp_server, tmp_path, clock, open
     assert '7 suspicious files' in body
     wait_until(lambda: desk.stats()['sent_alerts'] == 7)
     assert desk.stats()['overflow'] == 0
+
+
+def test_cms_update_of_500_files_makes_a_handful_of_mails(smtp_server, tmp_path, clock, open_desks):
+    """Built-in defaults (60 s window, 12 mails/hour): 500 suspicious files written over 2 minutes."""
+    cfg = _cfg(tmp_path, smtp_server.port, batch_window=60, max_per_hour=12)
+    desk = _started(open_desks, cfg, clock)
+    for n in range(500):
+        desk.add(_finding(n))
+        clock.advance(0.24)
+    clock.advance(61)
+    desk.kick()
+    wait_until(lambda: desk.stats()['queued'] == 0, timeout=30, what='all 500 alerts mailed')
+    msgs = smtp_server.messages()
+    assert 1 <= len(msgs) <= 3
+    assert desk.stats()['sent_alerts'] == 500
+    assert all(m.get_content().count('^ php-eval-request') <= alerts.DETAIL_LIMIT for m in msgs)
+    assert 'more, see ' + LOG in msgs[-1].get_content()
