@@ -113,7 +113,7 @@ def unescape(body, quote):
 def _dq_one(m):
     e = m.group(1)
     c = e[:1]
-    if c == b'x':
+    if c == b'x' and len(e) > 1:
         return bytes((int(e[1:], 16),))
     if c in b'01234567' and c:
         return bytes((int(e, 8) & 0xff,))

@@ -56,7 +56,7 @@ WRITES = {'move_uploaded_file': 1, 'copy': 1, 'file_put_contents': 0, 'fopen': 0
 SOCKETS = frozenset(('fsockopen', 'pfsockopen', 'socket_create', 'socket_connect',
                      'stream_socket_client', 'stream_socket_server'))
 FETCHES = frozenset(('file_get_contents', 'fopen', 'curl_init', 'copy', 'readfile'))
-OTHER_CALLS = frozenset(('mail', 'chr', 'preg_replace', 'fwrite', 'fputs', 'getallheaders',
+OTHER_CALLS = frozenset(('mail', 'chr', 'getenv', 'preg_replace', 'fwrite', 'fputs', 'getallheaders',
                          'apache_request_headers', 'ini_get', 'extract', 'parse_str'))
 _ALL_CALLS = (CODE_SINKS | OS_SINKS | DECODERS | set(CALLBACKS) | set(WRITES) | SOCKETS |
               FETCHES | OTHER_CALLS)
@@ -80,7 +80,7 @@ SANITIZERS = frozenset(('escapeshellarg', 'escapeshellcmd', 'intval', 'floatval'
                         'password_verify', 'array_search', 'preg_replace_callback'))
 # Functions that pass the attacker's text through (taint survives them).
 PASS_THROUGH = frozenset(DECODERS | {
-    '', '[', 'stripslashes', 'trim', 'rtrim', 'ltrim', 'chop', 'strtolower', 'strtoupper',
+    '', 'stripslashes', 'trim', 'rtrim', 'ltrim', 'chop', 'strtolower', 'strtoupper',
     'explode', 'implode', 'join', 'str_replace', 'substr', 'unserialize', 'json_decode',
     'array_values', 'reset', 'current', 'end', 'array_pop', 'array_shift', 'sprintf',
     'html_entity_decode', 'file_get_contents', 'getallheaders', 'apache_request_headers',
@@ -292,12 +292,12 @@ class _Scan(object):
             if b'<?' in data:
                 self.php(data, None, 0)
             return
-        if kind == 'cgi' or (kind == 'other' and data[:2] == b'#!'):
+        if kind == 'cgi' or (data[:2] == b'#!' and b'<?' not in data[:64]):
             self.cgi(data)
             if b'<?php' in data.lower()[:4096]:
                 self.php(data, None, 0)
             return
-        if kind in ('asp', 'jsp') or (b'<%' in data and kind != 'php'):
+        if kind in ('asp', 'jsp') or b'<%' in data:
             self.asp_jsp(data, kind)
         if b'<?' in data or (kind == 'php' and b'<script' in data.lower()):
             if kind == 'text':
@@ -429,6 +429,8 @@ class _Php(object):
         self.taint = collections.OrderedDict()        # var -> description of where it came from
         self.done_sites = set()
         self.reported = set()
+        self.extracted = False                        # extract($_POST) & co. seen
+        self._assigned = {}
 
     def hit(self, rule, pos, text=None, weight=None, key=None):
         k = (rule, key if key is not None else pos)
@@ -489,11 +491,12 @@ class _Php(object):
                 callee = m.group(2).lower().lstrip(b'\\')
                 if m.group(1):
                     callee = b'->' + callee
-                frames.append([callee.decode('latin-1'), 0])
+                frames.append([callee.decode('latin-1'), 0, m.end() - 1])
             elif c == b'(':
-                frames.append(['', 0])
+                prev = data[max(start, m.start() - 3):m.start()].rstrip()[-1:]
+                frames.append(['$[]' if prev in (b']', b')', b'}') else '', 0, m.start()])
             elif c == b'[':
-                frames.append(['[', 0])
+                frames.append(['[', 0, m.start()])
             elif c in (b')', b']'):
                 if frames:
                     frames.pop()
@@ -532,6 +535,11 @@ class _Php(object):
         for fn in ('getallheaders', 'apache_request_headers'):
             for start, paren in self.calls.get(fn, ()):
                 sites.append((start, paren + 1, fn + '()'))
+        for start, paren in self.calls.get('getenv', ()):
+            arg = data[paren + 1:paren + 40].lstrip()[1:].upper()
+            if arg.startswith((b'HTTP_', b'QUERY_STRING')):
+                close = data.find(b')', paren, paren + 60)
+                sites.append((start, close + 1 if close > 0 else paren + 1, 'getenv(HTTP_*)'))
         if not sites:
             return
         sites.sort()
@@ -564,6 +572,8 @@ class _Php(object):
             return ()
         self.done_sites.add(key)
         data = self.data
+        if _in_comment(data, pos):
+            return ()
         ctx = self.context(pos)
         frames = ctx.frames
         names = [f[0] for f in frames]
@@ -572,7 +582,7 @@ class _Php(object):
         text = None
         rule = None
         if not sanitized:
-            for idx, (callee, argi) in enumerate(frames):
+            for idx, (callee, argi, fpos) in enumerate(frames):
                 if callee in CODE_SINKS:
                     rule = 'php.code.request_input'
                 elif callee in OS_SINKS:
@@ -582,12 +592,23 @@ class _Php(object):
                 elif callee in CALLBACKS and argi == CALLBACKS[callee] and \
                         all(n in PASS_THROUGH for n in names[idx + 1:]):
                     rule = 'php.call.request_function'
+                elif callee in CALLBACKS and _is_dangerous_name(
+                        _nth_arg(_args(data, fpos), CALLBACKS[callee])):
+                    rule = 'php.code.request_input'   # array_map('assert', $_POST)
+                elif callee == '$[]':
+                    self.hit('php.call.variable_function_input', pos, key='varfunc')
+                    continue
                 elif callee.startswith('$') and callee != '$this':
                     self.variable_function(callee[1:], pos)
                     continue
                 elif callee in WRITES and argi == WRITES[callee]:
-                    if callee != 'fopen' or re.search(rb',\s*[\'"][wacx]', data[pos:pos + 200]):
-                        self.hit('php.write.request_path', pos)
+                    if label == 'php://input':
+                        continue               # reading the request body, not a destination
+                    if callee == 'fopen':
+                        mode = _nth_arg(_args(data, self.paren_before(pos)), 1)
+                        if not mode or not re.match(rb'\s*[\'"][wacx]', mode):
+                            continue
+                    self.hit('php.write.request_path', pos)
                     continue
                 elif callee == 'mail':
                     self.hit('php.mailer.request_recipients', pos, key='mail')
@@ -597,6 +618,7 @@ class _Php(object):
                     continue
                 elif callee in ('extract', 'parse_str') and argi == 0 and via is None:
                     self.hit('php.request.extract', pos, key='extract')
+                    self.extracted = True
                     continue
                 else:
                     continue
@@ -629,15 +651,26 @@ class _Php(object):
         if sanitized:
             return ()
         out = []
+        if label.count(' (from ') >= 2:
+            return out                         # follow taint two assignments deep, no further
         if ctx.head.startswith('=') and all(n in PASS_THROUGH for n in names):
             var = ctx.head[1:]
-            if var != via:
+            if var != via and not var.startswith('_') and var != 'GLOBALS':
                 out.append(var)
         elif ctx.head == 'foreach':
             m = _FOREACH_AS.match(data, end)
             if m:
                 out.extend(v.decode('latin-1') for v in m.groups() if v)
         return out
+
+    def paren_before(self, pos):
+        """Offset of the '(' of the innermost call enclosing pos (approximate, bounded)."""
+        best = -1
+        for name in WRITES:
+            for start, paren in self.calls.get(name, ()):
+                if best < paren < pos:
+                    best = paren
+        return best if best >= 0 else pos
 
     def preg_e(self, frames, pos):
         for start, paren in self.calls.get('preg_replace', ()):
@@ -684,6 +717,41 @@ class _Php(object):
         return out
 
     # Sinks that matter even without visible request input ----------------------------------
+    def assigned(self, var):
+        """Does the file ever give $var a value (assignment, parameter, foreach, global...)?"""
+        if var in self._assigned:
+            return self._assigned[var]
+        data = self.data
+        needle = b'$' + var.encode('latin-1')
+        j = data.find(needle)
+        found = False
+        n = 0
+        while j >= 0 and n < 400 and not found:
+            n += 1
+            k = j + len(needle)
+            if not (data[k:k + 1] and data[k] in _WORD):
+                m = _ASSIGN_HEAD.match(data, j)
+                if (m and m.group(1) == needle[1:]) or _BINDS_BEFORE.search(data[max(0, j - 300):j]):
+                    found = True
+            j = data.find(needle, k)
+        self._assigned[var] = found
+        return found
+
+    def unset_inputs(self, args, start, rule_if_extracted):
+        """Variables in the first argument that the file never sets: register_globals input."""
+        first = _nth_arg(args, 0) or args
+        for var in _VAR.findall(first):
+            v = var.decode('latin-1')
+            if v in ('this', 'GLOBALS') or v.startswith('_') or v in self.taint:
+                continue
+            if self.extracted:
+                self.hit(rule_if_extracted, start)
+                return
+            if not self.assigned(v):
+                self.hit('php.exec.global_input', start,
+                         text='$%s is never set here: %s' % (v, _excerpt(self.data, start)))
+                return
+
     def sink_calls(self):
         data = self.data
         calls = self.calls
@@ -691,6 +759,8 @@ class _Php(object):
         for name in CODE_SINKS:
             for start, paren in calls.get(name, ()):
                 args = _args(data, paren)
+                if name == 'eval':
+                    self.unset_inputs(args, start, 'php.code.request_input')
                 if _DECODER_IN.search(args.lower()):
                     self.hit('php.code.decoded_input', start)
                     continue
@@ -706,17 +776,20 @@ class _Php(object):
             for start, paren in calls.get(name, ()):
                 args = _args(data, paren)
                 self.hit('php.exec.call', start, key='exec')
+                self.unset_inputs(args, start, 'php.exec.request_input')
                 if _DECODER_IN.search(args.lower()):
                     self.hit('php.code.decoded_input', start)
                 if kw_re is not None:
                     self.keywords(args, start)
+        methods = calls.keys() & OS_SINKS
+        if len(methods) >= 3:
+            first = min(calls[m][0][0] for m in methods)
+            self.hit('php.exec.many_methods', first, text=', '.join(sorted(methods)))
         if b'`' in data and kw_re is not None:
             self.backtick_keywords()
         for name, idx in CALLBACKS.items():
             for start, paren in calls.get(name, ()):
-                arg = _nth_arg(_args(data, paren), idx)
-                spelled = _static_string(arg)
-                if spelled and spelled.strip().lower() in _DANGEROUS_BYTES:
+                if _is_dangerous_name(_nth_arg(_args(data, paren), idx)):
                     self.hit('php.callback.dangerous_name', start)
         for start, paren in calls.get('preg_replace', ()):
             if self.regex_has_e(paren):
@@ -747,13 +820,16 @@ class _Php(object):
             if prev[-1:] in (b'=', b'(', b',', b';', b'.', b'?', b':') or \
                     prev.lower().endswith((b'echo', b'print', b'return')):
                 body = data[i + 1:j]
-                if b'\n' not in body[:200] and not self.context(i).in_string:
+                if b'\n' not in body[:200] and not _in_comment(data, i) and \
+                        not self.context(i).in_string:
                     self.keywords(body, i)
             i = data.find(b'`', j + 1)
 
     # Obfuscation -----------------------------------------------------------------------------
     def hidden_names(self):
         data = self.data
+        if len(data) < 8192 or (len(data) <= 262144 and (self.reported or self.calls.keys() & set(CALLBACKS))):
+            self.split_names()
         for start, paren in self.calls.get('chr', ())[:64]:
             for pos, text in decode.chr_chains(data[start:start + 4000], limit=1):
                 if _spells_dangerous(text):
@@ -778,6 +854,19 @@ class _Php(object):
                     else:
                         last_end = i + 2
                 i = data.find(b'\\', i + 2)
+
+    def split_names(self):
+        """Names like 'as'.'se'."rt" only appear once quotes, dots, blanks and comments go."""
+        low = self.data.lower()
+        if b'.' not in low:
+            return
+        condensed = _BLOCK_COMMENT.sub(b'', low).translate(None, b'\'". \t\r\n')
+        for name in _SPLIT_NAMES:
+            n = condensed.count(name)
+            if n and n > low.count(name):
+                self.hit('php.obfuscation.hidden_function', None, key='split',
+                         text='%s is assembled from pieces' % name.decode())
+                return
 
     def decoded(self):
         starts = sorted(s for name in DECODERS for s, _ in self.calls.get(name, ()))
@@ -829,8 +918,29 @@ class _Php(object):
                         self.hit('php.dropper.remote_write', start, key='dropper')
 
 
+# Text just before a $var that gives it a value: foreach (.. as $k => $v), by-reference,
+# global/static declarations, function parameters, list(), catch (E $e).
+_BINDS_BEFORE = re.compile(
+    rb'(?:\bas\s*(?:&\s*)?|=>\s*(?:&\s*)?|&\s*|\bglobal\s[^;]{0,200}|\bstatic\s+|'
+    rb'\bfunction\b[^{;]{0,250}|\bfn\s*\([^)]{0,200}|\blist\s*\([^)]{0,200}|\[[^\]=;]{0,200}|'
+    rb'\bcatch\s*\([^)]{0,100}|\buse\s*\([^)]{0,200})$', re.I)
 _DANGEROUS_BYTES = frozenset(n.encode() for n in DANGEROUS_NAMES)
 _SPELLED_CALL = re.compile(('(?<![a-z0-9_])(?:%s)\\s*\\(' % '|'.join(sorted(DANGEROUS_NAMES))).encode())
+
+
+_BLOCK_COMMENT = re.compile(rb'/\*.*?\*/', re.S)
+_SPLIT_NAMES = tuple(n.encode() for n in sorted(DANGEROUS_NAMES) if len(n) >= 6)
+
+
+def _is_dangerous_name(arg):
+    """Is a callback argument a dangerous function name ('assert', assert, 'as'.'sert')?"""
+    if arg is None:
+        return False
+    bare = arg.strip().lower().lstrip(b'\\')
+    if bare in _DANGEROUS_BYTES:
+        return True
+    spelled = _static_string(arg)
+    return bool(spelled) and spelled.strip().lower() in _DANGEROUS_BYTES
 
 
 def _spells_dangerous(text):
@@ -934,6 +1044,29 @@ def _excerpt(data, pos):
         ls = max(ls, pos - 40)
         le = min(le, ls + EXCERPT)
     return data[ls:le].strip().decode('utf-8', 'surrogateescape')
+
+
+_STRINGS = re.compile(rb"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
+
+
+def _in_comment(data, pos):
+    """True when pos lies in a PHP comment (// or # to end of line, or /* ... */).
+
+    Approximate: a '/*' only counts when no '?>' closes the PHP block in between, and
+    only the part of the line after the last '<?' is looked at for // and #.
+    """
+    j = data.rfind(b'/*', max(0, pos - 65536), pos)
+    if j >= 0 and data.find(b'*/', j + 2, pos) < 0 and data.find(b'?>', j + 2, pos) < 0:
+        return True
+    ls = data.rfind(b'\n', 0, pos) + 1
+    prefix = data[ls:pos]
+    if b'//' not in prefix and b'#' not in prefix:
+        return False
+    k = prefix.rfind(b'<?')
+    if k >= 0:
+        prefix = prefix[k:]
+    prefix = _STRINGS.sub(b'', prefix)
+    return b'//' in prefix or b'#' in prefix
 
 
 _PRINTABLE = frozenset(range(0x20, 0x7f)) | {9, 10, 13}

@@ -27,10 +27,15 @@ _TABLE = [
     ('php.call.request_function', 'critical', 15, 15, 'php-exec',
      'the client chooses which function runs: $_GET[..](..), call_user_func/array_map/usort/'
      'ob_start... with a request value as the callback'),
+    ('php.exec.global_input', 'high', 8, 8, 'php-exec',
+     'eval/an OS command gets a variable the file never sets: input injected by '
+     'register_globals or extract() on request data'),
     ('php.include.request_input', 'high', 8, 8, 'php-exec',
      'include/require of a path taken from request input'),
-    ('php.call.variable_function_input', 'medium', 4, 4, 'php-exec',
-     'a variable function $f(..) called with request input'),
+    ('php.call.variable_function_input', 'high', 8, 8, 'php-exec',
+     'a function chosen at run time ($f(..), $a[0](..)) is called with request input'),
+    ('php.exec.many_methods', 'high', 8, 8, 'php-exec',
+     'three or more different OS command functions: shells try every way to run a command'),
     ('php.code.decoded_input', 'critical', 12, 12, 'php-obfuscation',
      'eval/assert/create_function runs the output of a decoder '
      '(base64_decode, gzinflate, str_rot13...)'),
