@@ -6,6 +6,7 @@ Exit codes follow what admins' scripts already expect: `scan` like clamscan (0 n
 """
 import argparse
 import os
+import signal
 import sys
 import time
 
@@ -80,8 +81,12 @@ def build_parser():
     return parser
 
 
-def load_config(options):
-    """The validated config with --watch applied; prints every problem and exits 1 when invalid."""
+def load_config(options, lenient=False):
+    """The validated config with --watch applied; prints every problem and exits 1 when invalid.
+
+    `lenient` (stop, status): a broken file must not keep an admin from stopping the daemon,
+    so the problems are shown and the built-in [daemon] settings (pidfile) used instead.
+    """
     try:
         cfg = configmod.load(options.config)
         from newfilewatch.service import make_engine
@@ -89,7 +94,10 @@ def load_config(options):
     except configmod.ConfigError as exc:
         for problem in exc.problems:
             sys.stderr.write('%s: %s\n' % (exc.path, problem))
-        sys.exit(EXIT_CONFIG)
+        if not lenient:
+            sys.exit(EXIT_CONFIG)
+        sys.stderr.write('newfilewatch: config invalid; using the built-in [daemon] settings\n')
+        cfg = configmod.load(os.devnull)
     return configmod.with_watch_dirs(cfg, getattr(options, 'watch', None) or ())
 
 
@@ -98,9 +106,11 @@ def cmd_run(options):
     if not options.foreground:
         from newfilewatch import daemon
         return daemon.start(cfg, options)
+    from newfilewatch.daemon import install_signal_handlers
     from newfilewatch.service import Service, ServiceError
     service = Service(cfg, events=options.events, foreground=True)
-    service.install_signals()
+    install_signal_handlers(service)
+    signal.signal(signal.SIGINT, lambda _signum, _frame: service.request('stop'))   # Ctrl-C
     try:
         service.open()
     except ServiceError as exc:
@@ -120,12 +130,12 @@ def cmd_start(options):
 
 def cmd_stop(options):
     from newfilewatch import daemon
-    return daemon.stop(load_config(options))
+    return daemon.stop(load_config(options, lenient=True))
 
 
 def cmd_status(options):
     from newfilewatch import daemon
-    return daemon.status(load_config(options))
+    return daemon.status(load_config(options, lenient=True))
 
 
 def cmd_reload(options):

@@ -9,7 +9,6 @@ import logging
 import logging.handlers
 import os
 import select
-import signal
 import socket
 import time
 
@@ -116,12 +115,6 @@ class Service(object):
                 os.write(self._wake_w, b'.')
             except OSError:
                 pass
-
-    def install_signals(self):
-        """Map SIGTERM/SIGINT/SIGHUP/SIGUSR1 to requests (the daemon passes its own signal_map)."""
-        for signum, what in ((signal.SIGTERM, 'stop'), (signal.SIGINT, 'stop'),
-                             (signal.SIGHUP, 'reload'), (signal.SIGUSR1, 'reopen')):
-            signal.signal(signum, lambda _n, _f, what=what: self.request(what))
 
     # -- lifecycle ------------------------------------------------------------------------------
     def open(self):

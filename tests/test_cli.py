@@ -241,3 +241,12 @@ def test_test_alert_sends_one_mail_or_says_why_not(tmp_path, smtp_server):
                         'smtp_port = %d\n' % free_port())   # nothing listens there
     res = nfw('test-alert', '--config', down)
     assert res.returncode == 1 and 'not sent' in res.stderr
+
+
+def test_status_and_stop_still_work_with_a_broken_config(tmp_path):
+    bad = tmp_path / 'bad.conf'
+    bad.write_text('[watch\n')
+    res = nfw('status', '--config', str(bad))
+    assert res.returncode == 3, res.stderr            # LSB "not running", not "config invalid"
+    assert 'line 1' in res.stderr and 'built-in [daemon] settings' in res.stderr
+    assert nfw('check-config', '--config', str(bad)).returncode == 1
