@@ -14,6 +14,7 @@ Rules follow behaviour: where request input ENDS UP (the calls and statements en
 it), what decoded literals contain, what sockets are handed to, which handlers an
 .htaccess installs.
 """
+import bisect
 import collections
 import logging
 import os
@@ -430,6 +431,8 @@ class _Php(object):
         self.done_sites = set()
         self.reported = set()
         self.extracted = False                        # extract($_POST) & co. seen
+        self.sink_parens = []
+        self._dynamic = None
         self._assigned = {}
 
     def hit(self, rule, pos, text=None, weight=None, key=None):
@@ -543,11 +546,17 @@ class _Php(object):
         if not sites:
             return
         sites.sort()
+        sinks = set(CALLBACKS) | set(WRITES) | CODE_SINKS | OS_SINKS | {
+            'mail', 'extract', 'parse_str', 'preg_replace'}
+        self.sink_parens = sorted(p for name in self.calls.keys() & sinks
+                                  for _, p in self.calls[name])
         work = collections.deque((pos, end, label, None) for pos, end, label in sites)
         budget = 600
         while work and budget > 0:
-            budget -= 1
             pos, end, label, via = work.popleft()
+            if not self.worth_judging(pos, end):
+                continue
+            budget -= 1
             new_vars = self.judge(pos, end, label, via)
             for var in new_vars:
                 if var in self.taint or len(self.taint) >= 32:
@@ -564,6 +573,35 @@ class _Php(object):
                     count += 1
                     work.append((j, k, '$%s (from %s)' % (var, label), var))
                     j = data.find(needle, k)
+
+    @property
+    def dynamic_calls(self):
+        """Does the buffer call functions chosen at run time ($f(..), $a[0](..))? (lazy)"""
+        if self._dynamic is None:
+            self._dynamic = _DYNCALL.search(self.data) is not None
+        return self._dynamic
+
+    def worth_judging(self, pos, end):
+        """Cheap look at the line: can the value at pos reach anything that matters?"""
+        data = self.data
+        i = bisect.bisect_left(self.sink_parens, pos - 1500)
+        if i < len(self.sink_parens) and self.sink_parens[i] < pos:
+            return True                        # a sink call opens shortly before
+        ls = max(data.rfind(b'\n', 0, pos) + 1, pos - 400)
+        prefix = data[ls:pos]
+        if b'`' in prefix or prefix.rstrip()[-1:] in (b'(', b','):
+            return True
+        low = prefix.lower()
+        if b'include' in low or b'require' in low:
+            return True
+        if _CALLABLE_AFTER.match(data, end) or _SUBSCRIPT_AFTER.match(data, end):
+            sub = _SUBSCRIPT_AFTER.match(data, end)
+            if _CALLABLE_AFTER.match(data, sub.end() if sub else end):
+                return True
+        if b'=' in prefix or b'foreach' in low:
+            return bool(self.sink_parens) or b'`' in data or b'include' in data or \
+                b'require' in data or self.dynamic_calls
+        return False
 
     def judge(self, pos, end, label, via):
         """Decide what the request value at data[pos:end] reaches; return variables it taints."""
@@ -739,7 +777,7 @@ class _Php(object):
 
     def unset_inputs(self, args, start, rule_if_extracted):
         """Variables in the first argument that the file never sets: register_globals input."""
-        first = _nth_arg(args, 0) or args
+        first = _SANITIZED_CALL.sub(b'', _nth_arg(args, 0) or args)
         for var in _VAR.findall(first):
             v = var.decode('latin-1')
             if v in ('this', 'GLOBALS') or v.startswith('_') or v in self.taint:
@@ -828,7 +866,7 @@ class _Php(object):
     # Obfuscation -----------------------------------------------------------------------------
     def hidden_names(self):
         data = self.data
-        if len(data) < 8192 or (len(data) <= 262144 and (self.reported or self.calls.keys() & set(CALLBACKS))):
+        if len(data) <= 262144 and (self.reported or (len(data) < 8192 and self.dynamic_calls)):
             self.split_names()
         for start, paren in self.calls.get('chr', ())[:64]:
             for pos, text in decode.chr_chains(data[start:start + 4000], limit=1):
@@ -928,6 +966,8 @@ _DANGEROUS_BYTES = frozenset(n.encode() for n in DANGEROUS_NAMES)
 _SPELLED_CALL = re.compile(('(?<![a-z0-9_])(?:%s)\\s*\\(' % '|'.join(sorted(DANGEROUS_NAMES))).encode())
 
 
+_SANITIZED_CALL = re.compile(rb'(?i)(?:escapeshellarg|escapeshellcmd|intval|basename|(?:int))\s*\([^()]*\)')
+_DYNCALL = re.compile(rb'\$[A-Za-z_]\w*\s*\(|[\]\)]\s*\(\s*\$')
 _BLOCK_COMMENT = re.compile(rb'/\*.*?\*/', re.S)
 _SPLIT_NAMES = tuple(n.encode() for n in sorted(DANGEROUS_NAMES) if len(n) >= 6)
 

@@ -30,7 +30,7 @@ _TABLE = [
     ('php.exec.global_input', 'high', 8, 8, 'php-exec',
      'eval/an OS command gets a variable the file never sets: input injected by '
      'register_globals or extract() on request data'),
-    ('php.include.request_input', 'high', 8, 8, 'php-exec',
+    ('php.include.request_input', 'critical', 12, 12, 'php-exec',
      'include/require of a path taken from request input'),
     ('php.call.variable_function_input', 'high', 8, 8, 'php-exec',
      'a function chosen at run time ($f(..), $a[0](..)) is called with request input'),

@@ -1,0 +1,63 @@
+"""Bounded de-obfuscation: real decoders on hand-made literals, and limits that hold."""
+import base64
+import zlib
+
+from newfilewatch import decode
+
+
+def _deflate(raw):
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return c.compress(raw) + c.flush()
+
+
+def test_gzinflate_base64_chain_is_peeled():
+    blob = base64.b64encode(_deflate(b'system($_GET["c"]);')).decode()
+    src = ("<?php eval(gzinflate(base64_decode('%s')));" % blob).encode()
+    layers = decode.peel(src)
+    assert layers[0].chain == ('gzinflate', 'base64_decode')
+    assert layers[0].payload == b'system($_GET["c"]);'
+
+
+def test_rot13_strrev_and_escapes():
+    assert decode.peel(b"str_rot13('flfgrz')")[0].payload == b'system'
+    assert decode.peel(b"strrev('metsys')")[0].payload == b'system'
+    value, end = decode.read_literal(b'"\\x73\\171stem" rest', 0)
+    assert value == b'system' and end == 14
+
+
+def test_decompression_bomb_is_capped_by_output_budget():
+    bomb = base64.b64encode(_deflate(b'\0' * (16 << 20))).decode()   # 16 MiB of zeros
+    budget = decode.Budget(max_output=1 << 20)
+    layers = decode.peel(("gzinflate(base64_decode('%s'))" % bomb).encode(), budget)
+    assert budget.output <= 1 << 20
+    assert sum(len(l.payload) for l in layers) <= 1 << 20
+    assert budget.exhausted
+
+
+def test_fifty_layer_nest_stops_at_max_layers():
+    payload = b'system($_GET[1]);'
+    for _ in range(50):                  # compressed layers keep the nest small on disk
+        payload = ("eval(gzinflate(base64_decode('%s')));"
+                   % base64.b64encode(_deflate(payload)).decode()).encode()
+    budget = decode.Budget(max_layers=8)
+    layers = decode.peel(payload, budget)
+    assert budget.deepest == 8
+    assert len(layers) <= 8
+    assert budget.steps <= budget.max_steps
+
+
+def test_step_budget_bounds_many_literals():
+    src = b''.join(b"base64_decode('YWJj');" for _ in range(5000))
+    budget = decode.Budget(max_steps=100)
+    decode.peel(src, budget)
+    assert budget.steps == 100 and budget.exhausted
+
+
+def test_chr_chain_and_concatenation():
+    assert [t for _, t in decode.chr_chains(b'$f = chr(115).chr(121).chr(115).chr(116);')] == [b'syst']
+    assert [t for _, t in decode.concatenations(b"$a = 'as'.'se'.\"rt\";")] == [b'assert']
+
+
+def test_garbage_does_not_decode():
+    assert decode.peel(b"gzinflate(base64_decode('!!!notbase64'))") == []
+    assert decode.peel(b"base64_decode($x)") == []

