@@ -178,7 +178,13 @@ class Service(object):
                         '`newfilewatch tune-sysctl` (sets 524288)', count, limit)
 
     def close(self):
-        for closer in (self.desk, self.watcher, self.outputs):
+        if self.desk is not None:
+            try:
+                self.desk.close(flush=True)     # what is still inside the batch window goes out
+            except Exception:
+                log.exception('error while flushing alerts')
+            self.desk = None
+        for closer in (self.watcher, self.outputs):
             if closer is not None:
                 try:
                     closer.close()

@@ -4,8 +4,10 @@
 # = no asyncore).  Used by `make check` and by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# stdout carries only the venv names (tests/run.sh reads them); everything else goes to stderr
+exec 3>&1 1>&2
 
-APT_PACKAGES="rpm msmtp-mta inotify-tools make"
+APT_PACKAGES="rpm msmtp-mta inotify-tools make git tar passwd util-linux"
 missing=""
 for p in $APT_PACKAGES; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -37,14 +39,15 @@ for py in $pythons; do
   stamp="$venv/.installed"
   want="$(cat setup.py tests/requirements*.txt 2>/dev/null | sha256sum | cut -c1-16)"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    "$venv/bin/python" -m pip install -q --upgrade pip
     if [ "$ver" = 3.6 ]; then
+      "$venv/bin/python" -m pip install -q --upgrade 'pip<22'    # 21.3.1: the last for 3.6
       "$venv/bin/python" -m pip install -q -r tests/requirements-py36.txt
     else
+      "$venv/bin/python" -m pip install -q --upgrade pip
       "$venv/bin/python" -m pip install -q -r tests/requirements.txt
     fi
     "$venv/bin/python" -m pip install -q --no-deps -e .
     echo "$want" > "$stamp"
   fi
-  echo "$venv"
+  echo "$venv" >&3
 done
