@@ -1,13 +1,14 @@
 """Packaging for newfilewatch (setuptools; runs on the EL7 system Python 3.6 too)."""
+import io
 import os
 import re
 
 from setuptools import setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-with open(os.path.join(HERE, 'newfilewatch', '__init__.py')) as fh:
+with io.open(os.path.join(HERE, 'newfilewatch', '__init__.py'), encoding='utf-8') as fh:
     VERSION = re.search(r"__version__ = '([^']+)'", fh.read()).group(1)
-with open(os.path.join(HERE, 'README.md')) as fh:
+with io.open(os.path.join(HERE, 'README.md'), encoding='utf-8') as fh:   # LANG=C in rpmbuild
     LONG_DESCRIPTION = fh.read()
 
 setup(

@@ -155,8 +155,7 @@ def cmd_test_alert(options):
         sys.stderr.write('newfilewatch: no mail recipients: set `to` in the [mail] section\n')
         return 1
     from newfilewatch import alerts
-    from newfilewatch.service import host_and_ip
-    host, ip = host_and_ip()
+    host, ip = alerts.host_and_ip()
     try:
         alerts.send_test(cfg.mail, host, ip)
     except alerts.AlertError as exc:

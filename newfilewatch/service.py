@@ -9,11 +9,15 @@ import logging
 import logging.handlers
 import os
 import select
-import socket
 import time
 
+# Everything is imported here, before the daemon drops privileges: the service user may not
+# be able to read the interpreter's or this package's files afterwards (e.g. under /root).
+from newfilewatch import alerts
 from newfilewatch import config as configmod
 from newfilewatch import state
+from newfilewatch import sysctl
+from newfilewatch.engine import Engine
 from newfilewatch.pipeline import Pipeline
 from newfilewatch.rules import PathRules
 from newfilewatch.scanner import Scanner
@@ -31,23 +35,10 @@ class ServiceError(Exception):
 
 
 def make_engine(scan_cfg):
-    from newfilewatch.engine import Engine
     try:
         return Engine.from_config(scan_cfg, logger=log)
     except ValueError as exc:
         raise configmod.ConfigError('(config)', ['[scan] %s' % exc])
-
-
-def host_and_ip():
-    try:
-        from newfilewatch.alerts import host_and_ip as found
-        return found()
-    except ImportError:
-        host = socket.gethostname()
-        try:
-            return host, socket.gethostbyname(host)
-        except OSError:
-            return host, '127.0.0.1'
 
 
 def configure_logging(cfg, foreground):
@@ -161,18 +152,13 @@ class Service(object):
     def _make_desk(self, cfg):
         if not cfg.mail.to:
             return None
-        from newfilewatch.alerts import AlertDesk
-        host, ip = host_and_ip()
-        desk = AlertDesk(cfg.mail, host, ip, new_files_log=cfg.log.new_files_log, logger=log)
+        host, ip = alerts.host_and_ip()
+        desk = alerts.AlertDesk(cfg.mail, host, ip, new_files_log=cfg.log.new_files_log, logger=log)
         desk.start()
         return desk
 
     def _check_limit(self, count):
-        try:
-            from newfilewatch.sysctl import watch_limit
-            limit = watch_limit()
-        except ImportError:
-            limit = None
+        limit = sysctl.watch_limit()
         if limit and count >= 0.8 * limit:
             log.warning('%d watches in use of fs.inotify.max_user_watches=%d: raise it with '
                         '`newfilewatch tune-sysctl` (sets 524288)', count, limit)

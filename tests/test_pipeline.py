@@ -1,6 +1,5 @@
 """The pipeline: dedupe of repeats, one bad file never stops the rest, allowlist by path."""
 import collections
-import os
 
 from newfilewatch.model import Candidate, Hit
 from newfilewatch.pipeline import Pipeline
