@@ -12,7 +12,7 @@ import logging
 import os
 import time
 
-RECENT = 65536          # identities remembered to drop repeat candidates (sweep + event overlap)
+RECENT = 16384          # identities remembered to drop repeat candidates (sweep + event overlap)
 
 
 class Pipeline(object):
@@ -63,7 +63,8 @@ class Pipeline(object):
         except OSError:
             self.counts['gone'] += 1
             return                   # deleted before we got to it: nothing new remains
-        identity = (path, st.st_ino, st.st_ctime_ns, st.st_size)
+        # a 64-bit hash, not the tuple: the memory of this cache must not grow with path lengths
+        identity = hash((path, st.st_ino, st.st_ctime_ns, st.st_size))
         if identity in self.recent:
             self.counts['repeats'] += 1
             return
