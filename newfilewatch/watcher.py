@@ -15,11 +15,13 @@ It owns the gaps inotify leaves, each of which loses files with stock pyinotify:
 Excluded dirs are pruned in our own walk (walk.py), so nothing below them is ever watched.
 """
 import collections
+import collections.abc
 import errno
 import glob
 import logging
 import os
 import stat
+import sys
 import time
 
 from newfilewatch import inotify
@@ -32,6 +34,12 @@ DIR_MASK = (inotify.IN_CLOSE_WRITE | inotify.IN_MOVED_TO | inotify.IN_MOVED_FROM
             inotify.IN_DONT_FOLLOW | inotify.IN_EXCL_UNLINK)
 CTIME_SLACK = 2.0          # ctime comes from the kernel's coarse clock; rescans look back this far
 OVERFLOW_QUIET = 0.2       # let a burst drain before re-walking, so one rescan covers it
+# per-event constants as plain module globals (process() runs once per kernel event)
+_OVERFLOW, _IGNORED, _ISDIR = inotify.IN_Q_OVERFLOW, inotify.IN_IGNORED, inotify.IN_ISDIR
+_CREATE, _MOVED_TO = inotify.IN_CREATE, inotify.IN_MOVED_TO
+_TAKEN = inotify.IN_CLOSE_WRITE | inotify.IN_MOVED_TO
+_decode = bytes.decode                                   # os.fsdecode, minus two Python calls
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 
 
 def expand_roots(patterns):
@@ -43,6 +51,75 @@ def expand_roots(patterns):
     # a root inside another root adds nothing but duplicate walks
     ordered = sorted(roots)
     return [r for r in ordered if not any(o != r and under(r, o) for o in ordered)]
+
+
+class WatchTable(collections.abc.MutableMapping):
+    """wd -> directory path, for ~8 B plus the path string per watch (a dict costs ~84 B more).
+
+    On a host with 100k+ dirs this table is most of the daemon's memory.  A dict entry plus
+    its int key costs ~84 B per watch; the kernel hands out wds in increasing order
+    (idr_alloc_cyclic), so the watches of a walk get consecutive numbers and live here in a
+    list indexed by wd.  A wd that does not fit (the counter ran ahead after many mkdir/rmdir)
+    goes to a small dict; the list only grows while it stays within twice the live watches,
+    so a long-running daemon cannot bloat it.  Measured with bench/watch_bench.py (memory).
+    Watcher.process() reads `low`/`high` directly: it runs once per kernel event.
+    """
+
+    def __init__(self):
+        self.low = [None]          # wd 0 is never handed out
+        self.high = {}
+        self.count = 0
+
+    def __getitem__(self, wd):
+        low = self.low
+        if 0 < wd < len(low):
+            path = low[wd]
+            if path is None:
+                raise KeyError(wd)
+            return path
+        return self.high[wd]
+
+    def get(self, wd, default=None):
+        low = self.low
+        if 0 < wd < len(low):
+            path = low[wd]
+            return default if path is None else path
+        return self.high.get(wd, default)
+
+    def __setitem__(self, wd, path):
+        low, high = self.low, self.high
+        if 0 < wd < len(low):
+            if low[wd] is None:
+                self.count += 1
+            low[wd] = path
+        elif wd == len(low) and wd <= 2 * self.count + 1024 and wd not in high:
+            low.append(path)
+            self.count += 1
+        else:
+            if wd not in high:
+                self.count += 1
+            high[wd] = path
+
+    def __delitem__(self, wd):
+        low = self.low
+        if 0 < wd < len(low) and low[wd] is not None:
+            low[wd] = None
+        else:
+            del self.high[wd]
+        self.count -= 1
+
+    def __iter__(self):
+        for wd, path in enumerate(self.low):
+            if path is not None:
+                yield wd
+        for wd in list(self.high):
+            yield wd
+
+    def __len__(self):
+        return self.count
+
+    def __contains__(self, wd):
+        return self.get(wd) is not None
 
 
 class Watcher(object):
@@ -59,9 +136,10 @@ class Watcher(object):
         self.log = logger or logging.getLogger('newfilewatch.watcher')
         self.walk_error = walk_error          # callable(path, message) for the event stream
         self.ino = inotify.Inotify()
-        self.paths = {}                       # wd -> directory path: the only per-dir cost
+        self.paths = WatchTable()             # wd -> directory path: the only per-dir cost
         self.roots = []
         self.created = {}                     # path -> time: created, not yet closed
+        self._fresh = {}                      # paths created in the batch being processed
         self.moved_from = {}                  # cookie -> old dir path, resolved per batch
         self.unwatched = set()                # dirs left without a watch (limit reached)
         self.limit_hit = False
@@ -184,30 +262,51 @@ class Watcher(object):
         return len(events)
 
     def process(self, events, now):
-        paths, wants, emit = self.paths, self.rules.wants_file, self.emit
+        """Turn one batch of kernel events into candidates.
+
+        This loop runs once per kernel event and bounds how fast a burst drains (the kernel
+        queue holds 16384 events by default; what it cannot hold costs a rescan).  So, measured
+        with bench/watch_bench.py --parts reader:
+        - the masks are module constants bound to locals, names decoded with one C call;
+        - IN_CREATE of a file only notes the path: in a burst its IN_CLOSE_WRITE is nearly
+          always in the same batch, and then neither the path rules (two regex matches) nor
+          the lstat are needed for the create.  Paths still open at the end of the batch get
+          the old treatment there (links, FIFOs and hard links handed on at once, regular
+          files wait for their close or the settle delay).
+        """
+        paths, wants, emit, fresh = self.paths, self.rules.wants_file, self.emit, self._fresh
+        low, high, decode = paths.low, paths.high, _decode
         for wd, mask, cookie, name in events:
-            if mask & inotify.IN_Q_OVERFLOW:
+            if mask & _OVERFLOW:
                 self._overflowed(now)
                 continue
-            directory = paths.get(wd)
+            directory = low[wd] if 0 < wd < len(low) else high.get(wd)   # WatchTable.get
             if directory is None:
                 continue
-            if mask & inotify.IN_IGNORED:
+            if mask & _IGNORED:
                 del paths[wd]
                 continue
             if not name:
                 continue
-            path = join(directory, os.fsdecode(name))
-            if mask & inotify.IN_ISDIR:
+            name = decode(name, _FS_ENCODING, _FS_ERRORS)
+            path = directory + '/' + name if directory[-1] != '/' else directory + name
+            if mask & _ISDIR:
                 self._dir_event(path, mask, cookie)
-            elif mask & (inotify.IN_CLOSE_WRITE | inotify.IN_MOVED_TO):
+            elif mask & _TAKEN:
+                if fresh:
+                    fresh.pop(path, None)
                 if wants(path):
                     self.created.pop(path, None)
-                    emit(Candidate(path, False, 'moved_to' if mask & inotify.IN_MOVED_TO
+                    emit(Candidate(path, False, 'moved_to' if mask & _MOVED_TO
                                    else 'close_write'))
-            elif mask & inotify.IN_CREATE and wants(path):
-                self._file_created(path, now)
+            elif mask & _CREATE:
+                fresh[path] = None
         self.last_event = now
+        if fresh:
+            self._fresh = {}
+            for path in fresh:
+                if wants(path):
+                    self._file_created(path, now)
         if self.moved_from:
             self._drop_moved_out()
         if self._errors:
@@ -306,7 +405,7 @@ class Watcher(object):
         """Apply new roots/excludes without a gap: watch the new set, then drop what is left over."""
         self.patterns, self.rules = tuple(patterns), rules
         before = dict(self.paths)
-        self.paths = {}
+        self.paths = WatchTable()
         self.unwatched = set()
         self.limit_hit = False
         self.roots = expand_roots(self.patterns)
