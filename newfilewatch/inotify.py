@@ -13,6 +13,7 @@ import ctypes
 import errno
 import os
 import struct
+import sys
 
 import pyinotify
 
@@ -36,6 +37,7 @@ IN_EXCL_UNLINK = 0x04000000          # not in pyinotify 0.9.x; stable kernel ABI
 _HEADER = struct.Struct('iIII')      # struct inotify_event: wd, mask, cookie, len
 _IN_NONBLOCK = os.O_NONBLOCK
 _IN_CLOEXEC = getattr(os, 'O_CLOEXEC', 0o2000000)
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 
 
 class WatchLimitReached(OSError):
@@ -77,7 +79,9 @@ class Inotify(object):
 
     def add_watch(self, path, mask):
         """Return the wd.  Raises WatchLimitReached on ENOSPC, OSError otherwise."""
-        wd = self._add(self.fd, os.fsencode(path), mask)
+        # os.fsencode without its two Python calls: this runs once per dir of the setup walk
+        raw = path if isinstance(path, bytes) else path.encode(_FS_ENCODING, _FS_ERRORS)
+        wd = self._add(self.fd, raw, mask)
         if wd < 0:
             err = ctypes.get_errno()
             if err == errno.ENOSPC:

@@ -6,6 +6,8 @@ the directory listing without a stat per entry.
 """
 import os
 
+LEAF = 2      # enter() may return this: watched, and known to have no subdirs (not listed)
+
 
 def join(directory, name):
     return directory + name if directory.endswith('/') else directory + '/' + name
@@ -15,6 +17,8 @@ def walk(top, rules, enter=None, on_error=None, files=True):
     """Yield (path, DirEntry) for every file below `top` that `rules` wants.
 
     `enter(path, inode)` is called before a dir is listed and may refuse it (returns False);
+    it returns LEAF for a dir it knows has no subdirs, which then is not listed unless the
+    files are wanted;
     `on_error(path, exc)` hears about dirs that could not be listed.  With files=False only
     the dirs are visited (nothing is yielded).
     """
@@ -22,8 +26,10 @@ def walk(top, rules, enter=None, on_error=None, files=True):
     wants, prunes = rules.wants_file, rules.prunes_dir
     while stack:
         path, inode = stack.pop()
-        if enter is not None and not enter(path, inode):
-            continue
+        if enter is not None:
+            entered = enter(path, inode)
+            if not entered or (entered is LEAF and not files):
+                continue
         try:
             entries = os.scandir(path)
         except OSError as exc:

@@ -27,7 +27,7 @@ import time
 from newfilewatch import inotify
 from newfilewatch.model import Candidate
 from newfilewatch.rules import under
-from newfilewatch.walk import join, walk
+from newfilewatch.walk import LEAF, join, walk
 
 DIR_MASK = (inotify.IN_CLOSE_WRITE | inotify.IN_MOVED_TO | inotify.IN_MOVED_FROM |
             inotify.IN_CREATE | inotify.IN_DELETE_SELF | inotify.IN_ONLYDIR |
@@ -40,6 +40,36 @@ _CREATE, _MOVED_TO = inotify.IN_CREATE, inotify.IN_MOVED_TO
 _TAKEN = inotify.IN_CLOSE_WRITE | inotify.IN_MOVED_TO
 _decode = bytes.decode                                   # os.fsdecode, minus two Python calls
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
+# Filesystems where a dir's st_nlink is 2 + its number of subdirs (as GNU find's leaf
+# optimisation assumes): a dir with st_nlink == 2 there has no subdir, so the setup walk need
+# not list it.  btrfs (nlink 1), NFS, CIFS, FUSE and overlay are not here: they are listed.
+NLINK_COUNTS_SUBDIRS = frozenset(('ext2', 'ext3', 'ext4', 'xfs', 'tmpfs'))
+
+
+def mount_types(text):
+    """/proc/self/mountinfo text -> {(major, minor): fstype}; pure, for tests."""
+    types = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if '-' not in fields[6:]:
+            continue
+        sep = fields.index('-', 6)
+        try:
+            major, minor = fields[2].split(':')
+            types[(int(major), int(minor))] = fields[sep + 1]
+        except (ValueError, IndexError):
+            continue
+    return types
+
+
+def _read_mount_types():
+    try:
+        with open('/proc/self/mountinfo') as fh:
+            return mount_types(fh.read())
+    except OSError:
+        return {}
 
 
 def expand_roots(patterns):
@@ -150,6 +180,7 @@ class Watcher(object):
         self.next_sweep = clock() + sweep_interval
         self._errors = collections.Counter()
         self._error_example = {}
+        self._leaf_ok = {}                    # st_dev -> trust st_nlink == 2 as "no subdirs"
 
     # -- setup --------------------------------------------------------------------------------
     def fileno(self):
@@ -215,15 +246,30 @@ class Watcher(object):
         except OSError as exc:
             self._walk_failed(path, exc)
             return False
-        if inode is not None and not self._same_dir(path, inode):
+        st = self._same_dir(path, inode) if inode is not None else None
+        if st is False:
             self.ino.rm_watch(wd)
             self.paths.pop(wd, None)
             return False
         self.paths[wd] = path
+        # The stat that guards against a swap also tells, on filesystems that count subdirs
+        # in st_nlink, that a dir has none: the walk then skips listing it (5 syscalls; most
+        # dirs of a web tree are leaves).  Safe against races: the watch is added before the
+        # stat, so a subdir made after the stat arrives as IN_CREATE|IN_ISDIR.
+        if st is not None and st.st_nlink == 2 and self._trusts_nlink(st.st_dev):
+            return LEAF
         return True
 
+    def _trusts_nlink(self, dev):
+        ok = self._leaf_ok.get(dev)
+        if ok is None:
+            fstype = _read_mount_types().get((os.major(dev), os.minor(dev)))
+            ok = self._leaf_ok[dev] = fstype in NLINK_COUNTS_SUBDIRS
+        return ok
+
     def _same_dir(self, path, inode):
-        """Guard against a dir swapped for a symlink between listing and watching.
+        """Guard against a dir swapped for a symlink between listing and watching: its stat
+        result, or False.
 
         The path may then resolve outside the roots; the inode seen in the listing tells.
         """
@@ -232,10 +278,10 @@ class Watcher(object):
         except OSError:
             return False
         if st.st_ino == inode:
-            return True
+            return st
         real = os.path.realpath(path)             # slow path: mount points also differ here
         if any(under(real, os.path.realpath(r)) for r in self.roots):
-            return True
+            return st
         self._walk_failed(path, OSError(errno.ELOOP, 'replaced by a link out of the watched roots'))
         return False
 

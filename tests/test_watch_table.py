@@ -9,7 +9,7 @@ import random
 
 from newfilewatch import inotify
 from newfilewatch.rules import PathRules
-from newfilewatch.watcher import Watcher, WatchTable
+from newfilewatch.watcher import Watcher, WatchTable, mount_types
 
 RULES = PathRules(include=('*.php',))
 
@@ -71,5 +71,31 @@ def test_create_and_close_in_one_batch_or_two_give_the_same_candidates(tmp_path)
         watcher.process([(wd, close, 0, b'b.php')], 2.0)
         assert got[-1] == (str(tmp_path / 'b.php'), False, 'close_write')
         assert not watcher.created
+    finally:
+        watcher.close()
+
+
+def test_mountinfo_parsing_names_each_device_type():
+    text = ('22 1 0:23 / /dev/shm rw,nosuid shared:3 - tmpfs tmpfs rw\n'
+            '23 1 253:0 / / rw,relatime - ext4 /dev/vda rw\n'
+            '24 1 0:40 / /mnt/b rw - btrfs /dev/vdb rw\n'
+            'garbage line\n')
+    assert mount_types(text) == {(0, 23): 'tmpfs', (253, 0): 'ext4', (0, 40): 'btrfs'}
+
+
+def test_leaf_dirs_skipped_by_the_setup_walk_are_still_all_watched(tmp_path):
+    root = tmp_path / 'www'
+    for rel in ('a/b/c', 'a/d', 'e', 'f/g/h/i'):
+        (root / rel).mkdir(parents=True)
+    (root / 'a' / 'd' / 'x.php').write_bytes(b'<?php')
+    want = sorted(p for p, _d, _f in os.walk(str(root)))
+    got = []
+    watcher = Watcher([str(root)], RULES, got.append, settle_delay=3600)
+    try:
+        assert watcher.start() == len(want)
+        assert sorted(watcher.paths.values()) == want
+        assert got == []                                  # setup walk hands on no files
+        watcher.rescan(since=0)                          # a sweep lists leaves: x.php found
+        assert [c.path for c in got] == [str(root / 'a' / 'd' / 'x.php')]
     finally:
         watcher.close()
