@@ -9,23 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from tests.support.wait import wait_until  # noqa: F401  (re-exported)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WEBSHELL = b'<?php if (isset($_REQUEST["c"])) { system($_REQUEST["c"]); } ?>\n'
 BENIGN = b'<?php\n// Render the greeting.\necho "Hello, " . htmlspecialchars($name) . "!";\n'
-
-
-def wait_until(predicate, timeout=10.0, interval=0.02, what='condition'):
-    """Poll `predicate` until it returns a true value (returned) or fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out after %gs waiting for %s' % (timeout, what))
-        time.sleep(interval)
 
 
 def write_config(path, tmpdir, extra=''):

@@ -10,11 +10,11 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 
 import pytest
 
 from newfilewatch import privileges
+from tests.support.wait import wait_until as wait_for  # noqa: F401
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INIT_SCRIPT = os.path.join(ROOT, 'init.d', 'newfilewatch')
@@ -23,18 +23,6 @@ WEBSHELL = b'<?php if (isset($_REQUEST["c"])) { system($_REQUEST["c"]); } ?>\n'
 # The RPM's %check sets NEWFILEWATCH_PURE_TESTS=1: no root there, or not to be used.
 IS_ROOT = os.geteuid() == 0 and not os.environ.get('NEWFILEWATCH_PURE_TESTS')
 needs_root = pytest.mark.skipif(not IS_ROOT, reason='needs root (useradd, setuid, capabilities)')
-
-
-def wait_for(predicate, timeout=10.0, interval=0.02, what='condition'):
-    """Poll `predicate` until it returns a true value (returned) or fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out after %gs waiting for %s' % (timeout, what))
-        time.sleep(interval)
 
 
 def _run(argv):

@@ -12,10 +12,10 @@ import email.policy
 import os
 import socket
 import threading
-import time
 
 import pytest
 from aiosmtpd.controller import Controller
+from tests.support.wait import wait_until  # noqa: F401  (re-exported)
 
 
 def free_port():
@@ -23,18 +23,6 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout=10.0, interval=0.02, what='condition'):
-    """Poll `predicate` until it returns a true value (returned) or fail the test after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out after %gs waiting for %s' % (timeout, what))
-        time.sleep(interval)
 
 
 class Collector(object):
