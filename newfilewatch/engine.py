@@ -165,6 +165,42 @@ _SHELL_STR = re.compile(rb'/bin/(?:ba|z|k|c|tc|da)?sh\b|cmd\.exe|pty\.spawn|sh\s
 _IMAGE_MARK = re.compile(rb'<\?(?:php\b|=|\s)', re.I)
 
 
+_GATE_NAMES = ('eval', 'assert', 'system', 'exec', 'passthru', 'shell_exec', 'popen', 'proc_open',
+               'pcntl_exec', 'expect_popen', 'create_function', 'base64_decode', 'gzinflate',
+               'gzuncompress', 'gzdecode', 'str_rot13', 'convert_uudecode', 'fsockopen', 'pfsockopen',
+               'socket_create', 'stream_socket_client', 'move_uploaded_file')
+_GATE_RE = re.compile(('\\(\\s{0,20}(%s)(?![a-z0-9_$>:])'
+                       % _reversed_trie([n[::-1] for n in _GATE_NAMES])).encode())
+# Calls that only matter when request input is around: callbacks, dynamic calls ($f(, $a[1](,
+# ${..}(), includes, writes and mail.  Also matched on the reversed, lower-cased buffer.
+_WEAK_NAMES = tuple(CALLBACKS) + tuple(WRITES) + (
+    'preg_replace', 'preg_replace_callback', 'mb_ereg_replace', 'mb_eregi_replace',
+    'include', 'require', 'include_once', 'require_once', 'mail', 'fwrite', 'fputs',
+    'extract', 'parse_str')
+_WEAK_RE = re.compile(('\\(\\s{0,20}(?:%s|\\]|\\}|[a-z0-9_]+\\$)(?![a-z0-9_$>:])'
+                       % _reversed_trie([n[::-1] for n in set(_WEAK_NAMES)])).encode())
+# '$' first: the regex engine skips to each '$' at C speed (an alternation opening on letters
+# would try every position).  Superglobals are case-sensitive in PHP.
+_INPUT_RE = re.compile(rb'\$(?:_(?:GET|POST|REQUEST|COOKIE|FILES|SERVER|ENV)|HTTP_|\{|\$|GLOBALS)')
+
+# include/require of a variable: `include $x`, `require_once($x . '.php')` (reversed).
+_INCLUDE_VAR_RE = re.compile(rb'\$[\s(]{0,10}(?:ecno_)?(?:edulcni|eriuqer)(?![a-z0-9_])')
+
+
+def _worth_deep_look(data, rev):
+    """C-speed triage: most PHP never calls anything that runs code or commands, decodes,
+    opens sockets or takes uploads, and hands no request input to a callback, a dynamic call,
+    an include, a write or mail; such a file cannot match a PHP rule, so it skips the
+    (Python-speed) analysis."""
+    if _GATE_RE.search(rev):
+        return True
+    if _INPUT_RE.search(data) is not None or b'tupni//:php' in rev or b'sredaeh' in rev:
+        return b'`' in data or _WEAK_RE.search(rev) is not None or \
+            _INCLUDE_VAR_RE.search(rev) is not None
+    # a dropper: a literal URL fetched (and, the full analysis checks, written to disk)
+    return (b"ptth'(" in rev or b'ptth"(' in rev) and _WEAK_RE.search(rev) is not None
+
+
 class _Ctx(object):
     """What surrounds a position in PHP code: the enclosing calls and the statement's head."""
     __slots__ = ('frames', 'in_backticks', 'head', 'stmt_start', 'in_string')
@@ -418,14 +454,18 @@ class _Scan(object):
 
     # --- PHP ----------------------------------------------------------------------------------
     def php(self, data, origin, depth, base=0):
-        _Php(self, data, origin, depth).run()
+        rev = data[::-1].lower()
+        if depth == 0 and not _worth_deep_look(data, rev):
+            return
+        _Php(self, data, origin, depth, rev).run()
 
 
 class _Php(object):
     """The PHP rules over one buffer (the file, or a decoded payload when `origin` is set)."""
 
-    def __init__(self, scan, data, origin, depth):
+    def __init__(self, scan, data, origin, depth, rev=None):
         self.scan, self.data, self.origin, self.depth = scan, data, origin, depth
+        self.rev = rev
         self.calls = collections.defaultdict(list)   # name -> [(name_start, paren_pos)]
         self.taint = collections.OrderedDict()        # var -> description of where it came from
         self.done_sites = set()
@@ -456,7 +496,7 @@ class _Php(object):
     def find_calls(self):
         data = self.data
         n = len(data)
-        rev = data[::-1].lower()
+        rev = self.rev if self.rev is not None else data[::-1].lower()
         for m in _CALL_RE.finditer(rev):
             name = m.group(1)[::-1].decode('ascii')
             paren = n - 1 - m.start()
