@@ -259,3 +259,151 @@ def concatenations(data, limit=256):
         n += 1
         if n >= limit:
             return
+
+
+# --- constant folding of string expressions ------------------------------------------------
+# Shells spell a function name or a line of code from pieces at run time:
+#   $a = 'as' . 's' . 'ert';  $a = strtr('azxcvt', 'zxcv', 'sser');  $c = $a . $s . 'sert';
+#   $_ = ("%01" ^ "`") . ...;  $x = str_replace('`', '', 'a`s`s`e`r`t');
+# `fold` computes such values from literals, variables already folded, and a few pure string
+# functions — never anything with side effects — within a step budget.  Hand-written: no
+# library evaluates PHP expressions without running PHP.
+_FOLD_TOKEN = re.compile(
+    rb"\s*(?:/\*.*?\*/\s*)*(?:(?P<q>['\"])|(?P<var>\$[A-Za-z_]\w*)|(?P<num>-?\d+)|"
+    rb"(?P<fn>[A-Za-z_]\w*)\s*\(|(?P<op>[.^~(),\[\]])|(?P<end>$))", re.S)
+_PURE = frozenset(('strtr', 'str_replace', 'str_ireplace', 'trim', 'ltrim', 'rtrim', 'substr',
+                   'strrev', 'strtolower', 'strtoupper', 'ucfirst', 'lcfirst', 'chr',
+                   'base64_decode', 'str_rot13', 'hex2bin', 'urldecode', 'rawurldecode',
+                   'gzinflate', 'gzuncompress', 'implode', 'join', 'sprintf', 'pack',
+                   'strval', 'str_repeat'))
+
+
+class _Folder(object):
+    def __init__(self, text, env, budget):
+        self.t, self.i, self.env, self.budget, self.steps = text, 0, env, budget, 0
+
+    def tok(self):
+        m = _FOLD_TOKEN.match(self.t, self.i)
+        if not m:
+            raise ValueError
+        return m
+
+    def expr(self):
+        """concat := unary (('.' | '^') unary)*"""
+        value = self.unary()
+        while True:
+            m = self.tok()
+            op = m.group('op')
+            if op not in (b'.', b'^'):
+                return value
+            self.i = m.end()
+            rhs = self.unary()
+            if op == b'.':
+                value = value + rhs
+            else:
+                value = bytes(a ^ b for a, b in zip(value, rhs))
+            if len(value) > 4096:
+                raise ValueError
+
+    def unary(self):
+        self.steps += 1
+        if self.steps > 400:
+            raise ValueError
+        m = self.tok()
+        self.i = m.end()
+        if m.group('op') == b'~':
+            return bytes((~b) & 0xff for b in self.unary())
+        if m.group('op') == b'(':
+            v = self.expr()
+            self.expect(b')')
+            return v
+        if m.group('q'):
+            value, end = read_literal(self.t, m.start('q'), limit=8192)
+            if value is None:
+                raise ValueError
+            self.i = end
+            return value
+        if m.group('num') is not None:
+            return m.group('num')
+        if m.group('var'):
+            name = m.group('var')[1:]
+            if name not in self.env:
+                raise ValueError
+            return self.env[name]
+        if m.group('fn'):
+            fn = m.group('fn').lower().decode()
+            args = []
+            m2 = self.tok()
+            if m2.group('op') == b')':
+                self.i = m2.end()
+            else:
+                while True:
+                    args.append(self.expr())
+                    m2 = self.tok()
+                    self.i = m2.end()
+                    if m2.group('op') == b')':
+                        break
+                    if m2.group('op') != b',':
+                        raise ValueError
+            return self.call(fn, args)
+        raise ValueError
+
+    def expect(self, op):
+        m = self.tok()
+        if m.group('op') != op:
+            raise ValueError
+        self.i = m.end()
+
+    def call(self, fn, args):
+        if fn not in _PURE or not args:
+            raise ValueError
+        a = args[0]
+        if fn in ('trim', 'ltrim', 'rtrim'):
+            return {'trim': a.strip, 'ltrim': a.lstrip, 'rtrim': a.rstrip}[fn]()
+        if fn == 'strtr' and len(args) == 3:
+            n = min(len(args[1]), len(args[2]))
+            return a.translate(bytes.maketrans(args[1][:n], args[2][:n]))
+        if fn in ('str_replace', 'str_ireplace') and len(args) == 3:
+            return args[2].replace(args[0], args[1]) if args[0] else args[2]
+        if fn == 'substr':
+            start = int(args[1]) if len(args) > 1 else 0
+            if len(args) > 2:
+                n = int(args[2])
+                end = (start + n if start >= 0 else len(a) + start + n) if n >= 0 else len(a) + n
+                return a[start:][:max(0, end - (start if start >= 0 else len(a) + start))] \
+                    if n >= 0 else a[start:end]
+            return a[start:]
+        if fn == 'strrev':
+            return a[::-1]
+        if fn in ('strtolower', 'strtoupper'):
+            return a.lower() if fn == 'strtolower' else a.upper()
+        if fn in ('ucfirst', 'lcfirst'):
+            return (a[:1].upper() if fn == 'ucfirst' else a[:1].lower()) + a[1:]
+        if fn == 'chr':
+            return bytes((int(a) & 0xff,))
+        if fn in ('implode', 'join', 'sprintf', 'pack', 'strval'):
+            raise ValueError
+        if fn == 'str_repeat':
+            n = int(args[1]) if len(args) > 1 else 0
+            if n * len(a) > 4096:
+                raise ValueError
+            return a * n
+        out = apply(fn, a, self.budget)
+        if out is None:
+            raise ValueError
+        return out
+
+
+def fold(expr, env=None, budget=None):
+    """The constant value of the PHP expression `expr` (bytes), or None.
+
+    `env` maps variable names (bytes, no '$') to values folded before."""
+    budget = budget or Budget(max_output=65536, max_layers=4, max_steps=40)
+    f = _Folder(expr, env or {}, budget)
+    try:
+        value = f.expr()
+        if f.tok().group('end') is None:
+            return None                      # something follows that is not folded
+        return value
+    except (ValueError, IndexError, OverflowError, RecursionError):
+        return None

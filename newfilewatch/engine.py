@@ -51,7 +51,13 @@ CALLBACKS = {'call_user_func': 0, 'call_user_func_array': 0, 'array_map': 0,
              'usort': 1, 'uasort': 1, 'uksort': 1, 'ob_start': 0,
              'register_shutdown_function': 0, 'register_tick_function': 0,
              'iterator_apply': 1, 'forward_static_call': 0, 'forward_static_call_array': 0,
-             'set_error_handler': 0, 'set_exception_handler': 0, 'header_register_callback': 0}
+             'set_error_handler': 0, 'set_exception_handler': 0, 'header_register_callback': 0,
+             'preg_replace_callback': 1, 'mb_ereg_replace_callback': 1, 'spl_autoload_register': 0,
+             # the callback comes last (-1)
+             'array_udiff': -1, 'array_udiff_assoc': -1, 'array_udiff_uassoc': -1,
+             'array_uintersect': -1, 'array_uintersect_assoc': -1, 'array_uintersect_uassoc': -1,
+             'array_diff_ukey': -1, 'array_diff_uassoc': -1, 'array_intersect_ukey': -1,
+             'array_intersect_uassoc': -1}
 # write function -> index of the destination argument
 WRITES = {'move_uploaded_file': 1, 'copy': 1, 'file_put_contents': 0, 'fopen': 0, 'rename': 1}
 SOCKETS = frozenset(('fsockopen', 'pfsockopen', 'socket_create', 'socket_connect',
@@ -105,11 +111,14 @@ def _reversed_trie(words):
     return parts[0] if len(parts) == 1 else '(?:%s)' % '|'.join(parts)
 
 
+# Blanks or short comments between a name and its '(' (eval/*x*/(...)), reversed.
+_GAP = '(?:\\s|/\\*[^*]{0,40}\\*/){0,20}'
+
 # Applied to data[::-1].lower(): '(' then optional blanks then a reversed name, and the byte
 # before the name (after it, reversed) must not continue an identifier, a variable ($),
 # a method (->name, ::name).
-_CALL_RE = re.compile(('\\(\\s{0,20}(%s)(?![a-z0-9_$>:])'
-                       % _reversed_trie([n[::-1] for n in _ALL_CALLS])).encode())
+_CALL_RE = re.compile(('\\(%s(%s)(?![a-z0-9_$>:])'
+                       % (_GAP, _reversed_trie([n[::-1] for n in _ALL_CALLS]))).encode())
 
 _SOURCE_AT = re.compile(
     rb'\$_(GET|POST|REQUEST|COOKIE|FILES)\b'
@@ -169,8 +178,8 @@ _GATE_NAMES = ('eval', 'assert', 'system', 'exec', 'passthru', 'shell_exec', 'po
                'pcntl_exec', 'expect_popen', 'create_function', 'base64_decode', 'gzinflate',
                'gzuncompress', 'gzdecode', 'str_rot13', 'convert_uudecode', 'fsockopen', 'pfsockopen',
                'socket_create', 'stream_socket_client', 'move_uploaded_file')
-_GATE_RE = re.compile(('\\(\\s{0,20}(%s)(?![a-z0-9_$>:])'
-                       % _reversed_trie([n[::-1] for n in _GATE_NAMES])).encode())
+_GATE_RE = re.compile(('\\(%s(%s)(?![a-z0-9_$>:])'
+                       % (_GAP, _reversed_trie([n[::-1] for n in _GATE_NAMES]))).encode())
 # Calls that only matter when request input is around: callbacks, dynamic calls ($f(, $a[1](,
 # ${..}(), includes, writes and mail.  Also matched on the reversed, lower-cased buffer.
 _WEAK_NAMES = tuple(CALLBACKS) + tuple(WRITES) + (
@@ -491,6 +500,70 @@ class _Php(object):
         if self.calls.keys() & DECODERS:
             self.decoded()
         self.sockets_and_droppers()
+        if len(data) <= 65536:
+            self.computed()
+
+    # Values computed from literals -----------------------------------------------------------
+    def fold_env(self):
+        """{var: constant value} for variables assigned constant string expressions."""
+        data = self.data
+        env = {}
+        found = []
+        for m in _ASSIGN_ANY.finditer(data):
+            found.append((m.group(1), m.group(2)))
+            if len(found) >= 300:
+                break
+        for _ in range(2):                     # a second pass resolves forward references
+            for var, rhs in found:
+                if var in env or _PLAIN_LITERAL.match(rhs):
+                    continue                   # a name written out whole is not 'computed'
+                value = decode.fold(rhs, env, self.scan.budget)
+                if value is not None and len(value) <= 4096:
+                    env[var] = value
+        return env
+
+    def computed(self):
+        """Function names and code spelled from pieces, then called or evaluated."""
+        data = self.data
+        if b'$' not in data:
+            return
+        env = None
+        for m in _DYN_CALL.finditer(data):
+            if env is None:
+                env = self.fold_env()
+            if m.group(1) is not None:
+                value = env.get(m.group(1))
+            else:
+                value = decode.fold(m.group(2), env, self.scan.budget)
+            if value is not None and value.strip().lower().lstrip(b'\\') in _DANGEROUS_BYTES:
+                self.hit('php.call.computed_name', m.start(), key='computed',
+                         text='calls %s: %s' % (value.strip().decode('latin-1'),
+                                                _excerpt(data, m.start())))
+                break
+        for m in _BRACE_VAR.finditer(data):
+            if env is None:
+                env = self.fold_env()
+            value = decode.fold(m.group(1), env, self.scan.budget)
+            if value is not None and value.strip() in _SUPERGLOBALS:
+                self.hit('php.obfuscation.hidden_input', m.start(), key='hiddeninput',
+                         text='${...} names $%s' % value.strip().decode('latin-1'))
+                break
+        for name in ('eval', 'assert'):
+            for start, paren in self.calls.get(name, ())[:16]:
+                args = _args(data, paren)
+                if b'$' not in args and b'^' not in args:
+                    continue
+                if env is None:
+                    env = self.fold_env()
+                value = decode.fold(args, env, self.scan.budget)
+                if not value or self.depth >= 4 or b'(' not in value:
+                    continue
+                before = len(self.scan.hits)
+                origin = start if self.origin is None else self.origin
+                _Php(self.scan, value, origin, self.depth + 1).run()
+                if any(h.weight >= 4 for h in self.scan.hits[before:]):
+                    self.hit('php.obfuscation.decoded_code', start, key='decoded',
+                             text='%s() of code built from pieces' % name)
 
     # Calls ---------------------------------------------------------------------------------
     def find_calls(self):
@@ -1006,6 +1079,14 @@ _DANGEROUS_BYTES = frozenset(n.encode() for n in DANGEROUS_NAMES)
 _SPELLED_CALL = re.compile(('(?<![a-z0-9_])(?:%s)\\s*\\(' % '|'.join(sorted(DANGEROUS_NAMES))).encode())
 
 
+_ASSIGN_ANY = re.compile(rb'\$([A-Za-z_][A-Za-z0-9_]*)\s*=(?![=>])\s*([^;]{1,2000});')
+# $name( or ${expr}( or $$x( : a call of a function named at run time
+_DYN_CALL = re.compile(rb'\$(?<![\w>:$]\$)(?:([A-Za-z_]\w*)|\{([^{}]{1,400})\})'
+                       rb'\s*(?:/\*.{0,40}?\*/\s*)*\(', re.S)
+_PLAIN_LITERAL = re.compile(rb'\s*([\'"])[A-Za-z_\\]\w*\1\s*$')
+_BRACE_VAR = re.compile(rb'\$\{([^{}]{1,400})\}', re.S)
+_SUPERGLOBALS = frozenset((b'_GET', b'_POST', b'_REQUEST', b'_COOKIE', b'_SERVER', b'_FILES',
+                           b'_SESSION', b'GLOBALS'))
 _SANITIZED_CALL = re.compile(rb'(?i)(?:escapeshellarg|escapeshellcmd|intval|basename|(?:int))\s*\([^()]*\)')
 _DYNCALL = re.compile(rb'\$[A-Za-z_]\w*\s*\(|[\]\)]\s*\(\s*\$')
 _BLOCK_COMMENT = re.compile(rb'/\*.*?\*/', re.S)
@@ -1097,7 +1178,16 @@ def _args(data, paren, limit=2000):
 
 
 def _nth_arg(args, n):
-    """The n-th top-level argument of an argument list (bytes), or None."""
+    """The n-th top-level argument of an argument list (bytes), or None; n=-1: the last."""
+    if n < 0:
+        last = None
+        k = 0
+        while k < 64:
+            a = _nth_arg(args, k)
+            if a is None:
+                return last
+            last, k = a, k + 1
+        return last
     depth, idx, start = 0, 0, 0
     for m in _TOKEN.finditer(args):
         c = m.group(0)[:1]

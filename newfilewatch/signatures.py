@@ -58,6 +58,11 @@ _TABLE = [
     ('php.obfuscation.hidden_function', 'high', 8, 8, 'php-obfuscation',
      'an execution function name is spelled indirectly (hex/octal escapes, chr() chains, '
      "'sys'.'tem', decoded or reversed literals)"),
+    ('php.call.computed_name', 'critical', 15, 15, 'php-obfuscation',
+     'a function name is computed from pieces (concatenation, XOR, strtr, str_replace, '
+     'decoders) into an execution function and then called: $f = \'as\'.\'sert\'; $f(..)'),
+    ('php.obfuscation.hidden_input', 'high', 8, 8, 'php-obfuscation',
+     'request input named indirectly: ${\'_PO\'.\'ST\'}, a superglobal name built from pieces'),
     ('php.obfuscation.long_blob', 'medium', 3, 3, 'php-obfuscation',
      'a very long base64/hex literal'),
     # --- PHP: droppers, uploaders, mailers, reverse shells ---------------------------------
