@@ -318,7 +318,7 @@ class _Folder(object):
             self.expect(b')')
             return v
         if m.group('q'):
-            value, end = read_literal(self.t, m.start('q'), limit=8192)
+            value, end = read_literal(self.t, m.start('q'), limit=1 << 20)
             if value is None:
                 raise ValueError
             self.i = end

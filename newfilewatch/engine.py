@@ -195,6 +195,9 @@ _INPUT_RE = re.compile(rb'\$(?:_(?:GET|POST|REQUEST|COOKIE|FILES|SERVER|ENV)|HTT
 # include/require of a variable: `include $x`, `require_once($x . '.php')` (reversed).
 _INCLUDE_VAR_RE = re.compile(rb'\$[\s(]{0,10}(?:ecno_)?(?:edulcni|eriuqer)(?![a-z0-9_])')
 
+# preg_replace( '<delim>...<delim>[flags with e]' , reversed and lower-cased
+_PREG_E_REV = re.compile(rb',\s*([\'"])[a-z]{0,6}e[a-z]{0,6}[^\'"\n]{1,400}\1\s*\(\s*ecalper_gerp(?![a-z0-9_])')
+
 
 def _worth_deep_look(data, rev):
     """C-speed triage: most PHP never calls anything that runs code or commands, decodes,
@@ -203,6 +206,10 @@ def _worth_deep_look(data, rev):
     (Python-speed) analysis."""
     if _GATE_RE.search(rev):
         return True
+    if b'ecalper_gerp' in rev and _PREG_E_REV.search(rev):
+        return True                          # preg_replace('/../e', ...) evaluates code
+    if len(data) <= 16384 and _DYN_CALL.search(data):
+        return True                          # small file calling a function named at run time
     if _INPUT_RE.search(data) is not None or b'tupni//:php' in rev or b'sredaeh' in rev:
         return b'`' in data or _WEAK_RE.search(rev) is not None or \
             _INCLUDE_VAR_RE.search(rev) is not None
@@ -513,13 +520,18 @@ class _Php(object):
             found.append((m.group(1), m.group(2)))
             if len(found) >= 300:
                 break
-        for _ in range(2):                     # a second pass resolves forward references
+        self.plain = set()
+        for first in (True, False):            # in order (reassignments win), then once more
             for var, rhs in found:
-                if var in env or _PLAIN_LITERAL.match(rhs):
-                    continue                   # a name written out whole is not 'computed'
+                if not first and var in env:
+                    continue
                 value = decode.fold(rhs, env, self.scan.budget)
                 if value is not None and len(value) <= 4096:
                     env[var] = value
+                    if _PLAIN_LITERAL.match(rhs):
+                        self.plain.add(var)    # a name written out whole is not 'computed'
+                    else:
+                        self.plain.discard(var)
         return env
 
     def computed(self):
@@ -532,7 +544,7 @@ class _Php(object):
             if env is None:
                 env = self.fold_env()
             if m.group(1) is not None:
-                value = env.get(m.group(1))
+                value = None if m.group(1) in self.plain else env.get(m.group(1))
             else:
                 value = decode.fold(m.group(2), env, self.scan.budget)
             if value is not None and value.strip().lower().lstrip(b'\\') in _DANGEROUS_BYTES:
@@ -558,12 +570,15 @@ class _Php(object):
                 value = decode.fold(args, env, self.scan.budget)
                 if not value or self.depth >= 4 or b'(' not in value:
                     continue
-                before = len(self.scan.hits)
-                origin = start if self.origin is None else self.origin
-                _Php(self.scan, value, origin, self.depth + 1).run()
-                if any(h.weight >= 4 for h in self.scan.hits[before:]):
-                    self.hit('php.obfuscation.decoded_code', start, key='decoded',
-                             text='%s() of code built from pieces' % name)
+                self.sub_code(value, start, '%s() of code built from pieces' % name)
+
+    def sub_code(self, code, start, why):
+        """Analyse `code` (text that this buffer evaluates) as PHP, its hits pointing at start."""
+        before = len(self.scan.hits)
+        origin = start if self.origin is None else self.origin
+        _Php(self.scan, code, origin, self.depth + 1).run()
+        if any(h.weight >= 4 for h in self.scan.hits[before:]):
+            self.hit('php.obfuscation.decoded_code', start, key='decoded', text=why)
 
     # Calls ---------------------------------------------------------------------------------
     def find_calls(self):
@@ -586,7 +601,7 @@ class _Php(object):
         data = self.data
         lo = max(0, pos - 1500)
         start = lo
-        for ch in (b';', b'}', b'?>', b'<?php'):
+        for ch in (b';', b'}', b'?>', b'<?php', b'<?'):
             j = data.rfind(ch, lo, pos)
             while ch == b'}' and j > 0 and j > start and data[j - 1:j] in (b'$', b']', b"'", b'"'):
                 j = data.rfind(ch, lo, j)      # '}' closing "{$x}" inside a string
@@ -597,6 +612,11 @@ class _Php(object):
             j = data.rfind(b'{', start, j)
         if j >= 0:
             start = j + 1
+        cm = _COND_HEAD.match(data, start, pos)
+        if cm:                                 # if (...) $x = ...;  else $x = ...;
+            close = cm.end() - 1 + len(_args(data, cm.end() - 1)) + 1
+            if close < pos:
+                start = close + 1
         frames = []                            # [callee, arg_index]
         backticks = 0
         in_string = False
@@ -676,11 +696,12 @@ class _Php(object):
                     continue
                 self.taint[var] = label
                 needle = b'$' + var.encode('latin-1')
+                scope = data.rfind(b'function', 0, pos)   # taint stays in its function (roughly)
                 j = data.find(needle)
                 count = 0
                 while j >= 0 and count < 60:
                     k = j + len(needle)
-                    if data[k:k + 1] and data[k] in _WORD:
+                    if data[k:k + 1] and data[k] in _WORD or data.rfind(b'function', 0, j) != scope:
                         j = data.find(needle, k)
                         continue
                     count += 1
@@ -945,6 +966,10 @@ class _Php(object):
         for start, paren in calls.get('preg_replace', ()):
             if self.regex_has_e(paren):
                 self.hit('php.preg_replace.eval_modifier', start)
+                code = decode.fold(_nth_arg(_args(data, paren, limit=1 << 20), 1) or b'',
+                                   None, self.scan.budget)
+                if code and b'(' in code and self.depth < 4:
+                    self.sub_code(code, start, 'preg_replace /e')
         for start, paren in calls.get('ini_get', ()):
             if b'disable_functions' in data[paren:paren + 40].lower():
                 self.hit('php.recon.environment', start, key='recon')
@@ -1083,6 +1108,7 @@ _ASSIGN_ANY = re.compile(rb'\$([A-Za-z_][A-Za-z0-9_]*)\s*=(?![=>])\s*([^;]{1,200
 # $name( or ${expr}( or $$x( : a call of a function named at run time
 _DYN_CALL = re.compile(rb'\$(?<![\w>:$]\$)(?:([A-Za-z_]\w*)|\{([^{}]{1,400})\})'
                        rb'\s*(?:/\*.{0,40}?\*/\s*)*\(', re.S)
+_COND_HEAD = re.compile(rb'\s*(?:else\s*)?(?:if|elseif|while)\s*\(', re.I)
 _PLAIN_LITERAL = re.compile(rb'\s*([\'"])[A-Za-z_\\]\w*\1\s*$')
 _BRACE_VAR = re.compile(rb'\$\{([^{}]{1,400})\}', re.S)
 _SUPERGLOBALS = frozenset((b'_GET', b'_POST', b'_REQUEST', b'_COOKIE', b'_SERVER', b'_FILES',

@@ -61,3 +61,24 @@ def test_chr_chain_and_concatenation():
 def test_garbage_does_not_decode():
     assert decode.peel(b"gzinflate(base64_decode('!!!notbase64'))") == []
     assert decode.peel(b"base64_decode($x)") == []
+
+
+def test_fold_constant_string_expressions():
+    from newfilewatch.decode import fold
+    assert fold(b"'as' . 's' . 'ert'") == b'assert'
+    assert fold(b"strtr('azxcvt', 'zxcv', 'sser')") == b'assert'
+    assert fold(b"str_replace('`', '', 'a`s`s`e`r`t')") == b'assert'
+    assert fold(b"substr('1a', 1) . 'ssert'") == b'assert'
+    assert fold(b"$a . 'b'", {b'a': b'x'}) == b'xb'
+    assert fold(b"('A' ^ ' ')") == b'a'
+    assert fold(b"$unknown . 'b'") is None           # not constant
+    assert fold(b"'a') { return 1") is None           # trailing code: not an expression
+    assert fold(b"file_get_contents('x')") is None    # only pure string functions
+
+
+def test_fold_is_bounded_on_hostile_input():
+    from newfilewatch.decode import fold
+    assert fold(b"str_repeat('a', 100000000)") is None
+    assert fold(b"(" * 5000 + b"'a'" + b")" * 5000) is None
+    long_concat = b" . ".join([b"'ab'"] * 5000)
+    assert fold(long_concat) is None                  # more steps than the budget allows

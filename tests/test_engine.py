@@ -235,3 +235,66 @@ def test_yara_missing_is_logged_once(caplog, tmp_path):
         e.analyse(b'zzz', 'y.txt')
     msgs = [r for r in caplog.records if 'YARA' in r.getMessage()]
     assert len(msgs) == 1
+
+
+# --- names and code computed from pieces, then called (hand-written) -------------------------
+COMPUTED = [
+    ('strtr.php', b"<?php $a = strtr('azxcvt', 'zxcv', 'sser'); $a($_POST['x']);"),
+    ('trim.php', b"<?php $a = trim(' assert '); $a($_POST['x']);"),
+    ('pieces.php', b"<?php $a = 'a'; $s = 's'; $c = $a . $s . 'sert'; $c($_SERVER['HTTP_X']);"),
+    ('xor.php', b"<?php $f = ('S' ^ ' ') . ('Y' ^ ' ') . 'stem'; $f('id');"),
+    ('comment.php', b"<?php $f = 'sys'./*x*/'tem'; $f /*y*/ ($_GET[1]);"),
+]
+
+
+@pytest.mark.parametrize('name,src', COMPUTED, ids=[c[0] for c in COMPUTED])
+def test_function_names_computed_from_pieces_are_resolved(eng, name, src):
+    v = eng.analyse(src, name)
+    assert 'php.call.computed_name' in rules(v), v
+    assert v.suspicious
+
+
+def test_hidden_superglobal_and_code_built_for_eval(eng):
+    v = eng.analyse(b"<?php $p = ${'_PO' . 'ST'}; $s = 'e' . 'cho 1;'; "
+                    b"$c = 'sys' . 'tem($_GET[c]);'; eval($c);", 'h.php')
+    assert 'php.obfuscation.hidden_input' in rules(v), v
+    assert rules(v) & {'php.exec.request_input', 'php.code.request_input'}, v
+    assert v.suspicious
+
+
+def test_preg_replace_e_with_escaped_code_is_read_as_code(eng):
+    src = b'<?php preg_replace("/.*/e", "\\x73\\x79\\x73\\x74\\x65\\x6d(\\$_GET[c]);", "");'
+    v = eng.analyse(src, 'p.php')
+    assert {'php.preg_replace.eval_modifier', 'php.exec.request_input'} <= rules(v), v
+
+
+def test_last_argument_callback_with_dangerous_name(eng):
+    v = eng.analyse(b'<?php array_udiff_assoc(array($_REQUEST["k"]), array(1), "assert");', 'u.php')
+    assert v.suspicious, v
+
+
+NOT_COMPUTED = [
+    # a whitelisted handler name written out whole, chosen by the code, not the client
+    ('mover.php', b"<?php function up($tmp, $dst, $move = 'move_uploaded_file') {\n"
+                  b"  if (!preg_match('/^[a-z0-9]+\\.(png|jpg)$/', basename($dst))) return false;\n"
+                  b"  return $move($tmp, '/var/www/avatars/' . basename($dst)); }\n"),
+    ('fmt.php', b"<?php $fn = 'str' . 'toupper'; echo $fn($_GET['name'] ?? '');"),
+    ('ctrl.php', b"<?php $map = ['show' => 'showPage', 'list' => 'listPages'];\n"
+                 b"$a = $_GET['a'] ?? 'show';\n"
+                 b"if (isset($map[$a])) { call_user_func([$this, $map[$a]], $request); }\n"),
+]
+
+
+@pytest.mark.parametrize('name,src', NOT_COMPUTED, ids=[c[0] for c in NOT_COMPUTED])
+def test_benign_dynamic_calls_are_not_flagged(eng, name, src):
+    v = eng.analyse(src, name)
+    assert 'php.call.computed_name' not in rules(v), v
+    assert not v.suspicious, v
+
+
+def test_triage_skips_plain_code_but_not_shells(eng):
+    plain = b"<?php\n" + b"function f($a) { return array_sum($a) * 2; }\n" * 2000
+    assert engine_mod._worth_deep_look(plain, plain[::-1].lower()) is False
+    shell = plain + b"@eval($_POST['z']);\n"
+    assert engine_mod._worth_deep_look(shell, shell[::-1].lower()) is True
+    assert eng.analyse(shell, 'big.php').suspicious
