@@ -1,30 +1,74 @@
 """Which paths are worth a look: include / exclude / allow patterns, pure string matching.
 
-Patterns are shell globs.  A pattern without '/' matches the file's base name ('*.php',
-'.htaccess'); one with '/' matches the whole path ('*/wp-content/cache/*').  Include patterns
-match case-insensitively because Apache's AddHandler does (`shell.PHP` runs as PHP).
+Patterns are shell globs (fnmatch).  A pattern without '/' matches the file's base name
+('*.php', '.htaccess'); one with '/' matches the whole path ('*/wp-content/cache/*').  Include
+patterns match case-insensitively because Apache's AddHandler does (`shell.PHP` runs as PHP).
 A directory is pruned when an exclude pattern matches its path with a trailing '/', so
 '*/wp-content/cache/*' prunes the cache dir itself and nothing below it is ever watched.
-All patterns of one kind are compiled into one regex, so a check is one C-level match.
 """
 import fnmatch
 import os
 import re
 
 
-def _compile(patterns, flags=0):
-    names = [fnmatch.translate(p) for p in patterns if '/' not in p]
-    paths = [fnmatch.translate(p) for p in patterns if '/' in p]
-    name_re = re.compile('|'.join(names), flags) if names else None
-    path_re = re.compile('|'.join(paths), flags) if paths else None
-    return name_re, path_re
+_GLOB = frozenset('*?[')
+
+
+def _plain(text):
+    return not (_GLOB & set(text))
+
+
+class _Globs(object):
+    """A set of globs compiled to C-speed string tests where their shape allows, a regex otherwise.
+
+    Checked once per directory and once per event, so it is on the hot path: a regex from
+    fnmatch.translate costs ~10 us a check on Python 3.11, while '*.php' is just an endswith and
+    '*/wp-content/cache/*' just a substring test (fnmatch's '*' also matches '/').  The meaning
+    is exactly fnmatch's; only the way of testing differs.
+    """
+
+    def __init__(self, patterns, fold=False):
+        self.fold = fold
+        self.exact, self.prefix, self.suffix, self.contains, rest = set(), [], [], [], []
+        for pattern in patterns:
+            p = pattern.lower() if fold else pattern
+            if _plain(p):
+                self.exact.add(p)
+            elif p.startswith('*') and p.endswith('*') and _plain(p.strip('*')):
+                self.contains.append(p.strip('*'))
+            elif p.startswith('*') and _plain(p.lstrip('*')):
+                self.suffix.append(p.lstrip('*'))
+            elif p.endswith('*') and _plain(p.rstrip('*')):
+                self.prefix.append(p.rstrip('*'))
+            else:
+                rest.append(p)
+        self.prefix, self.suffix = tuple(self.prefix), tuple(self.suffix)
+        self.regex = re.compile('|'.join(fnmatch.translate(p) for p in rest)) if rest else None
+        self.empty = not (self.exact or self.prefix or self.suffix or self.contains or rest)
+
+    def __call__(self, text):
+        if self.fold:
+            text = text.lower()
+        if text in self.exact or (self.suffix and text.endswith(self.suffix)) or \
+                (self.prefix and text.startswith(self.prefix)):
+            return True
+        for part in self.contains:
+            if part in text:
+                return True
+        return self.regex is not None and self.regex.match(text) is not None
+
+
+def _compile(patterns, fold=False):
+    """(names, paths): globs without '/' test the base name, globs with '/' the whole path."""
+    return (_Globs([p for p in patterns if '/' not in p], fold),
+            _Globs([p for p in patterns if '/' in p], fold))
 
 
 def _matches(compiled, path):
-    name_re, path_re = compiled
-    if path_re is not None and path_re.match(path):
+    names, paths = compiled
+    if not paths.empty and paths(path):
         return True
-    return name_re is not None and name_re.match(path.rpartition('/')[2]) is not None
+    return not names.empty and names(path[path.rfind('/') + 1:])
 
 
 class PathRules(object):
@@ -32,7 +76,7 @@ class PathRules(object):
 
     def __init__(self, include=('*',), exclude=(), allow=()):
         self.include, self.exclude, self.allow = tuple(include), tuple(exclude), tuple(allow)
-        self._include = _compile(self.include, re.IGNORECASE)
+        self._include = _compile(self.include, fold=True)
         self._exclude = _compile(self.exclude)
         self._allow = _compile(self.allow)
 

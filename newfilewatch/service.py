@@ -5,6 +5,7 @@ Signals only *record* a request (`request()`), waking the loop through a self-pi
 then stops, reloads or reopens, with a log line for each, as supervisor does.
 """
 import errno
+import functools
 import logging
 import logging.handlers
 import os
@@ -34,7 +35,10 @@ class ServiceError(Exception):
     """A fatal problem at start, said in one line for the admin."""
 
 
+@functools.lru_cache(maxsize=2)
 def make_engine(scan_cfg):
+    """The rule engine for a [scan] section; cached because compiling it costs a noticeable part
+    of start-up and `load_config` already built it once to validate the rule names."""
     try:
         return Engine.from_config(scan_cfg, logger=log)
     except ValueError as exc:

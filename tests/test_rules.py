@@ -39,3 +39,19 @@ def test_hostile_names_are_just_strings():
 def test_under():
     assert under('/a/b', '/a') and under('/a', '/a') and under('/x', '/')
     assert not under('/ab', '/a')
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from newfilewatch.rules import _Globs  # noqa: E402
+
+glob_chars = st.sampled_from(list('ab./-*?[]!') + ['php', 'cache'])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(glob_chars, min_size=1, max_size=8).map(''.join),
+       st.lists(st.sampled_from(list('ab./-[]!') + ['php', 'cache']), max_size=10).map(''.join))
+def test_fast_glob_checks_mean_exactly_what_fnmatch_means(pattern, text):
+    import fnmatch
+    assert _Globs([pattern])(text) == fnmatch.fnmatchcase(text, pattern)
+    assert _Globs([pattern], fold=True)(text.upper()) == fnmatch.fnmatchcase(text, pattern.lower())
