@@ -71,18 +71,17 @@ def configure_logging(cfg, foreground):
         except OSError as exc:
             problems.append('cannot write log file %s: %s' % (cfg.log.log_file, exc.strerror))
     if cfg.log.syslog:
-        address = '/dev/log' if os.path.exists('/dev/log') else None
-        if address:
+        if os.path.exists(cfg.log.syslog_socket):
             try:
                 handler = logging.handlers.SysLogHandler(
-                    address, facility=logging.handlers.SysLogHandler.facility_names[
+                    cfg.log.syslog_socket, facility=logging.handlers.SysLogHandler.facility_names[
                         cfg.log.syslog_facility])
                 handler.setFormatter(logging.Formatter('newfilewatch[%(process)d]: %(message)s'))
                 root.addHandler(handler)
             except OSError as exc:
-                problems.append('syslog unavailable: %s' % exc)
+                problems.append('syslog unavailable at %s: %s' % (cfg.log.syslog_socket, exc))
         elif not foreground:
-            problems.append('syslog unavailable: no /dev/log')
+            problems.append('syslog unavailable: no %s' % cfg.log.syslog_socket)
     if not root.handlers:
         root.addHandler(logging.NullHandler())
     for problem in problems:

@@ -250,3 +250,27 @@ def test_status_and_stop_still_work_with_a_broken_config(tmp_path):
     assert res.returncode == 3, res.stderr            # LSB "not running", not "config invalid"
     assert 'line 1' in res.stderr and 'built-in [daemon] settings' in res.stderr
     assert nfw('check-config', '--config', str(bad)).returncode == 1
+
+
+def test_alerts_reach_syslog_through_its_socket(tmp_path, runner):
+    """A real datagram socket standing where rsyslog's /dev/log would be."""
+    import socket
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / 'log.sock'))
+    sock.settimeout(20)
+    try:
+        www = tmp_path / 'www'
+        www.mkdir()
+        r = runner(str(www), '[log]\nsyslog = True\nsyslog_socket = %s\nsyslog_facility = local3\n'
+                   % (tmp_path / 'log.sock'))
+        r.ready()
+        write_file(str(www / 'x.php'), WEBSHELL)
+        r.events.wait('alert', str(www / 'x.php'))
+        got = []
+        while not any('suspicious' in m for m in got):
+            got.append(sock.recv(65536).decode('utf-8', 'replace'))
+        line = [m for m in got if 'suspicious' in m][0]
+        assert line.startswith('<156>newfilewatch[')         # local3 (19) * 8 + warning (4)
+        assert str(www / 'x.php') in line
+    finally:
+        sock.close()
