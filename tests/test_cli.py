@@ -174,8 +174,12 @@ def test_burst_with_queue_overflow_loses_no_file(tmp_path, runner):
         with open(path, 'w') as fh:
             fh.write(saved)
     names = ['f%04d.php' % i for i in range(2000)]
-    for i, name in enumerate(names):
-        write_file(str(www / name), WEBSHELL if i % 100 == 0 else BENIGN)
+    r.signal(signal.SIGSTOP)             # the reader is fast: freeze it so the queue must overflow
+    try:
+        for i, name in enumerate(names):
+            write_file(str(www / name), WEBSHELL if i % 100 == 0 else BENIGN)
+    finally:
+        r.signal(signal.SIGCONT)
     want = set(str(www / n) for n in names)
     wait_until(lambda: want <= set(e['path'] for e in r.events.find('new_file')), timeout=60,
                what='all 2000 files')
