@@ -5,6 +5,7 @@ module only turns their results into plain values and readable problems.  It kno
 inotify, daemons or mail.
 """
 import collections
+import fnmatch
 import os
 import re
 
@@ -160,6 +161,12 @@ def _semantic_problems(cfg):
     for d in cfg['watch'].get('dirs') or ():
         if not isinstance(d, str) or not d.startswith('/'):
             problems.append('[watch] dirs: %r is not an absolute path' % (d,))
+    for section, key in (('watch', 'include'), ('watch', 'exclude'), ('scan', 'allow_paths')):
+        for pattern in cfg[section].get(key) or ():
+            try:
+                re.compile(fnmatch.translate(pattern))
+            except (re.error, TypeError):
+                problems.append('[%s] %s: %r is not a valid glob' % (section, key, pattern))
     for h in cfg['scan'].get('allow_sha256') or ():
         if not isinstance(h, str) or not re.match(r'^[0-9a-fA-F]{64}$', h):
             problems.append('[scan] allow_sha256: %r is not a sha256 hex digest' % (h,))

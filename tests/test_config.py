@@ -71,6 +71,17 @@ def test_bad_subject_template_and_hash_are_caught(tmp_path):
     assert any("[scan] allow_sha256: 'abc'" in p for p in got)
 
 
+def test_globs_python_cannot_compile_are_refused_not_crashed_on(tmp_path):
+    import fnmatch
+    text = '[watch]\nexclude = */cache/*, [z-a]*\n'
+    try:
+        re.compile(fnmatch.translate('[z-a]*'))    # 3.6: re.error; newer: matches nothing
+    except re.error:
+        assert problems(tmp_path, text) == ["[watch] exclude: '[z-a]*' is not a valid glob"]
+    else:
+        assert load_text(tmp_path, text).watch.exclude == ('*/cache/*', '[z-a]*')
+
+
 def test_unreadable_and_non_utf8_files_get_clear_errors(tmp_path):
     assert problems(tmp_path, b'[watch]\ndirs = /\xff\n') == ['line 2: not valid UTF-8']
     with pytest.raises(config.ConfigError) as info:
