@@ -81,24 +81,34 @@ def build_parser():
     return parser
 
 
+def validated(options):
+    """The config with --watch applied, also checked by building the rule engine (unknown
+    rule names, unreadable YARA files); raises ConfigError."""
+    cfg = configmod.load(options.config)
+    from newfilewatch.service import make_engine
+    make_engine(cfg.scan)
+    return configmod.with_watch_dirs(cfg, getattr(options, 'watch', None) or ())
+
+
+def _say_problems(exc):
+    for problem in exc.problems:
+        sys.stderr.write('%s: %s\n' % (exc.path, problem))
+
+
 def load_config(options, lenient=False):
-    """The validated config with --watch applied; prints every problem and exits 1 when invalid.
+    """validated(), printing every problem and exiting 1 when the config is invalid.
 
     `lenient` (stop, status): a broken file must not keep an admin from stopping the daemon,
     so the problems are shown and the built-in [daemon] settings (pidfile) used instead.
     """
     try:
-        cfg = configmod.load(options.config)
-        from newfilewatch.service import make_engine
-        make_engine(cfg.scan)                    # unknown rule names, unreadable YARA files
+        return validated(options)
     except configmod.ConfigError as exc:
-        for problem in exc.problems:
-            sys.stderr.write('%s: %s\n' % (exc.path, problem))
+        _say_problems(exc)
         if not lenient:
             sys.exit(EXIT_CONFIG)
         sys.stderr.write('newfilewatch: config invalid; using the built-in [daemon] settings\n')
-        cfg = configmod.load(os.devnull)
-    return configmod.with_watch_dirs(cfg, getattr(options, 'watch', None) or ())
+        return configmod.load(os.devnull)
 
 
 def cmd_run(options):
@@ -139,8 +149,15 @@ def cmd_status(options):
 
 
 def cmd_reload(options):
+    """A broken config is never sent to the daemon: LSB exit 6 (not configured), daemon untouched."""
     from newfilewatch import daemon
-    return daemon.reload(load_config(options), options.config)
+    try:
+        cfg = validated(options)
+    except configmod.ConfigError as exc:
+        sys.stderr.write('newfilewatch: not reloading, the config is broken:\n')
+        _say_problems(exc)
+        return 6
+    return daemon.reload(cfg, options.config)
 
 
 def cmd_check_config(options):

@@ -278,3 +278,11 @@ def test_alerts_reach_syslog_through_its_socket(tmp_path, runner):
         assert str(www / 'x.php') in line
     finally:
         sock.close()
+
+
+def test_reload_refuses_a_broken_config_with_lsb_6(tmp_path):
+    bad = tmp_path / 'bad.conf'
+    bad.write_text('[scan]\ndisabled_rules = no.such.rule\n')   # valid INI, unknown rule
+    res = nfw('reload', '--config', str(bad))
+    assert res.returncode == 6
+    assert 'not reloading' in res.stderr and 'no.such.rule' in res.stderr
