@@ -100,6 +100,7 @@ class Service(object):
         self.caught_up = time.time()
         self._wake_r = self._wake_w = None
         self._saved_at = 0.0
+        self.errors = 0
 
     # -- requests (signal handlers call this) ---------------------------------------------------
     def request(self, what):
@@ -203,7 +204,13 @@ class Service(object):
                 if exc.errno != errno.EINTR:
                     raise
             self._drain_wakeups()
-            self.turn()
+            try:
+                self.turn()
+            except Exception:             # a bug must not silence the watcher for good
+                self.errors += 1
+                log.exception('error in the main loop (%d so far); going on', self.errors)
+                if self.errors > 100:
+                    raise
         self._save_state(force=True)
         log.info('stopped')
         return 0
