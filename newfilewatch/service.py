@@ -4,6 +4,7 @@ Used in the foreground by `newfilewatch run --foreground` and inside the daemon 
 Signals only *record* a request (`request()`), waking the loop through a self-pipe; the loop
 then stops, reloads or reopens, with a log line for each, as supervisor does.
 """
+import collections
 import errno
 import functools
 import logging
@@ -100,7 +101,7 @@ class Service(object):
         self.caught_up = time.time()
         self._wake_r = self._wake_w = None
         self._saved_at = 0.0
-        self.errors = 0
+        self.errors = collections.deque(maxlen=100)   # times of recent main-loop errors
 
     # -- requests (signal handlers call this) ---------------------------------------------------
     def request(self, what):
@@ -207,9 +208,11 @@ class Service(object):
             try:
                 self.turn()
             except Exception:             # a bug must not silence the watcher for good
-                self.errors += 1
-                log.exception('error in the main loop (%d so far); going on', self.errors)
-                if self.errors > 100:
+                self.errors.append(time.time())
+                log.exception('error in the main loop (%d recently); going on', len(self.errors))
+                if len(self.errors) == self.errors.maxlen and \
+                        self.errors[-1] - self.errors[0] < 60:
+                    log.critical('too many errors in a minute: stopping')
                     raise
         self._save_state(force=True)
         log.info('stopped')
