@@ -470,10 +470,123 @@ class _Scan(object):
 
     # --- PHP ----------------------------------------------------------------------------------
     def php(self, data, origin, depth, base=0):
+        if depth == 0 and len(data) <= 16384:
+            self.small_script(data)
         rev = data[::-1].lower()
         if depth == 0 and not _worth_deep_look(data, rev):
             return
         _Php(self, data, origin, depth, rev).run()
+
+
+    def small_script(self, data):
+        """A few lines of PHP that read request input and call code chosen at run time.
+
+        Application code that runs a function named by a variable does so inside a framework
+        (hooks, controllers), in files with much else going on; a script whose whole code is a
+        couple of kilobytes, takes request input and makes such a call is a one-line shell,
+        however the name of the function was spelled."""
+        if _SMALL_REQ.search(data) is None:
+            return
+        code, where = _php_code(data)
+        if not code or len(code) > 2048:
+            return
+        if not _SMALL_REQ.search(code):
+            return
+        for m in _SMALL_DYN.finditer(code):
+            if m.group('var') is not None:
+                var = m.group('var')
+                if var.lower() in (b'this', b'class', b'obj', b'object'):
+                    continue
+                if re.match(rb'\s*\)', code[m.end():]) and not _SYMBOL_VAR.match(var):
+                    # no argument: only counts when the callee itself was made at run time
+                    if not re.search(rb'\$' + re.escape(var) + rb'\s*=\s*@?\s*(?:\$\w+\s*\(|create_function)',
+                                     code):
+                        continue
+                if not self.callee_may_be_anything(code, var):
+                    continue
+            else:
+                name = _CB_NAME.search(m.group(0))
+                idx = CALLBACKS.get(name.group(1).lower().decode()) if name else None
+                if idx is not None:
+                    paren = code.find(b'(', m.end())
+                    cb = _nth_arg(_args(code, paren), idx) if paren >= 0 else None
+                    if cb is None or _METHOD_CALLBACK.match(cb) or b'$' not in cb:
+                        continue               # a method of this class, or a name written out
+            pos = where(m.start())
+            self.hit('php.small.dynamic_input', data, pos)
+            return
+
+
+    def callee_may_be_anything(self, code, var):
+        """False when every assignment of $var folds to the name of a harmless function."""
+        needle = re.compile(rb'\$' + re.escape(var) + rb'\s*=(?![=>])\s*([^;]{1,400});')
+        values = [decode.fold(m.group(1), None, self.budget) for m in needle.finditer(code)]
+        if not values or any(v is None for v in values):
+            return True
+        return any(_spells_dangerous(v) or not re.match(rb'\s*[A-Za-z_][\w\\]*\s*$', v)
+                   for v in values)
+
+
+def _php_code(data):
+    """(PHP code of `data` with comments removed, offset mapper code->data), bounded."""
+    parts, offsets = [], []
+    i = data.find(b'<?')
+    n = 0
+    while i >= 0 and n < 64:
+        n += 1
+        j = data.find(b'?>', i + 2)
+        end = len(data) if j < 0 else j
+        chunk = data[i:end]
+        parts.append(chunk)
+        offsets.append(i)
+        if j < 0:
+            break
+        i = data.find(b'<?', j + 2)
+    if not parts:
+        return b'', None
+    starts, pieces, total = [], [], 0
+    for off, chunk in zip(offsets, parts):
+        for m in _CODE_PIECES.finditer(chunk):
+            piece = m.group(0)
+            if piece[:2] in (b'/*', b'//') or piece[:1] == b'#':
+                piece = b' '
+            starts.append((total, off + m.start()))
+            pieces.append(piece)
+            total += len(piece)
+            if total > 4096:
+                return b'x' * 4097, None
+        pieces.append(b';')
+        starts.append((total, off + len(chunk)))
+        total += 1
+    code = b''.join(pieces)
+    keys = [k for k, _ in starts]
+
+    def where(pos):
+        k = bisect.bisect_right(keys, pos) - 1
+        return starts[k][1] + (pos - keys[k]) if k >= 0 else 0
+    return code, where
+
+
+_CODE_PIECES = re.compile(rb"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|/\*.*?(?:\*/|\Z)|//[^\n]*|"""
+                          rb"""\#(?!\[)[^\n]*|[^'"/\#]+|.""", re.S)
+_SMALL_REQ = re.compile(
+    rb'\$_(?:GET|POST|REQUEST|COOKIE|FILES|ENV)\b|\$_SERVER\s*\[\s*[\'"](?:HTTP_|QUERY|PHP_AUTH|argv)|'
+    rb'\$HTTP_\w+_VARS|php://input|getallheaders|'
+    rb'apache_request_headers|\$\$|\$\{|[\'"]_(?:POST|GET|REQUEST|COOKIE|SERVER)[\'"]', re.I)
+_SYMBOL_VAR = re.compile(rb'_+$')
+# Calls of code chosen at run time, in comment-free code: $f(..), $a['k'](..), ${..}(..),
+# eval/assert of a non-literal, reflection invocation, callbacks given a variable.
+_SMALL_DYN = re.compile(
+    rb'(?<![\w>:$])(?<!new )(?<!new  )\$(?P<var>[A-Za-z_]\w*)\s*(?:(?:\[[^\]\n]{0,80}\]|\{[^}\n]{0,40}\})\s*)*\('
+    rb'|(?<![\w>:$])\$\{[^{}]{1,400}\}\s*(?:\[[^\]\n]{0,80}\]\s*)*\('
+    rb'|(?<![\w>:$])(?:eval|assert)\s*\(\s*(?![\'"][^\'"$]*[\'"]\s*\))'
+    rb'|(?<![\w$])(?:create_function|invokeArgs|invoke|newInstanceArgs|newInstance|'
+    rb'register_tick_function|register_shutdown_function|ob_start|mb_ereg_replace|mb_eregi_replace|'
+    rb'call_user_func(?:_array)?|array_map|array_walk|array_filter|usort|uasort|uksort|'
+    rb'array_(?:u?diff|u?intersect)_u?(?:key|assoc)|array_u(?:diff|intersect)(?:_u?assoc)?|'
+    rb'iterator_apply|preg_replace_callback)(?=\s*\([^;]{0,300}\$)', re.I)
+_CB_NAME = re.compile(rb'([A-Za-z_]\w*)\s*$')
+_METHOD_CALLBACK = re.compile(rb'\s*(?:\[|array\s*\()\s*(?:\$this|self::|static::|__CLASS__)', re.I)
 
 
 class _Php(object):
@@ -490,6 +603,7 @@ class _Php(object):
         self.sink_parens = []
         self._dynamic = None
         self._assigned = {}
+        self._spans = None
 
     def hit(self, rule, pos, text=None, weight=None, key=None):
         k = (rule, key if key is not None else pos)
@@ -612,6 +726,7 @@ class _Php(object):
             j = data.rfind(b'{', start, j)
         if j >= 0:
             start = j + 1
+        start = _LEADING_COMMENTS.match(data, start, pos).end()
         cm = _COND_HEAD.match(data, start, pos)
         if cm:                                 # if (...) $x = ...;  else $x = ...;
             close = cm.end() - 1 + len(_args(data, cm.end() - 1)) + 1
@@ -696,17 +811,30 @@ class _Php(object):
                     continue
                 self.taint[var] = label
                 needle = b'$' + var.encode('latin-1')
-                scope = data.rfind(b'function', 0, pos)   # taint stays in its function (roughly)
+                scope = self.scope_of(pos)    # taint stays in its function
                 j = data.find(needle)
                 count = 0
                 while j >= 0 and count < 60:
                     k = j + len(needle)
-                    if data[k:k + 1] and data[k] in _WORD or data.rfind(b'function', 0, j) != scope:
+                    if data[k:k + 1] and data[k] in _WORD or self.scope_of(j) != scope:
                         j = data.find(needle, k)
                         continue
                     count += 1
                     work.append((j, k, '$%s (from %s)' % (var, label), var))
                     j = data.find(needle, k)
+
+    def scope_of(self, pos):
+        """Start of the PHP function whose body holds pos (-1: top level)."""
+        if self._spans is None:
+            self._spans = _function_spans(self.data)
+            self._span_starts = [s for s, _ in self._spans]
+        i = bisect.bisect_right(self._span_starts, pos) - 1
+        while i >= 0:
+            s, e = self._spans[i]
+            if e > pos:
+                return s
+            i -= 1
+        return -1
 
     @property
     def dynamic_calls(self):
@@ -1108,6 +1236,7 @@ _ASSIGN_ANY = re.compile(rb'\$([A-Za-z_][A-Za-z0-9_]*)\s*=(?![=>])\s*([^;]{1,200
 # $name( or ${expr}( or $$x( : a call of a function named at run time
 _DYN_CALL = re.compile(rb'\$(?<![\w>:$]\$)(?:([A-Za-z_]\w*)|\{([^{}]{1,400})\})'
                        rb'\s*(?:/\*.{0,40}?\*/\s*)*\(', re.S)
+_LEADING_COMMENTS = re.compile(rb'(?:\s+|//[^\n]*|\#(?!\[)[^\n]*|/\*.*?\*/)*', re.S)
 _COND_HEAD = re.compile(rb'\s*(?:else\s*)?(?:if|elseif|while)\s*\(', re.I)
 _PLAIN_LITERAL = re.compile(rb'\s*([\'"])[A-Za-z_\\]\w*\1\s*$')
 _BRACE_VAR = re.compile(rb'\$\{([^{}]{1,400})\}', re.S)
@@ -1117,6 +1246,47 @@ _SANITIZED_CALL = re.compile(rb'(?i)(?:escapeshellarg|escapeshellcmd|intval|base
 _DYNCALL = re.compile(rb'\$[A-Za-z_]\w*\s*\(|[\]\)]\s*\(\s*\$')
 _BLOCK_COMMENT = re.compile(rb'/\*.*?\*/', re.S)
 _SPLIT_NAMES = tuple(n.encode() for n in sorted(DANGEROUS_NAMES) if len(n) >= 6)
+
+
+# Tokens that matter for finding function bodies: strings, comments and HTML between
+# '?>' and the next '<?' are skipped whole, so braces inside them do not count.
+_SCOPE_TOKEN = re.compile(
+    rb"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|//[^\n]*|\#[^\n]*|/\*.*?(?:\*/|\Z)"""
+    rb"""|\?>.*?(?:<\?php|<\?=?|\Z)|(?<![\w$>:])(function)\b|[{};]""", re.S | re.I)
+
+
+def _function_spans(data, limit=2000):
+    """[(start, end)] of PHP function bodies, sorted by start (nested ones after their parent).
+
+    A brace counter over the tokens above: approximate (heredocs are not understood) but
+    bounded, and it tells a function's locals from the top-level code after it, which the
+    word 'function' alone (JavaScript in the page has it too) cannot."""
+    spans = []
+    stack = []                               # [index in spans or None] per open brace
+    pending = False
+    first = data.find(b'<?')
+    if first < 0:
+        return spans
+    for m in _SCOPE_TOKEN.finditer(data, first):
+        if m.group(1) is not None:
+            pending = m.start()
+            continue
+        c = m.group(0)
+        if c == b'{':
+            if pending is not False and len(spans) < limit:
+                spans.append([pending, len(data)])
+                stack.append(len(spans) - 1)
+            else:
+                stack.append(None)
+            pending = False
+        elif c == b'}':
+            if stack:
+                idx = stack.pop()
+                if idx is not None:
+                    spans[idx][1] = m.end()
+        elif c == b';':
+            pending = False                  # an abstract or interface method: no body
+    return [tuple(s) for s in spans]
 
 
 def _is_dangerous_name(arg):

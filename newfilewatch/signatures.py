@@ -48,6 +48,10 @@ _TABLE = [
      "(array_map('assert', ..), call_user_func('system', ..))"),
     ('php.preg_replace.eval_modifier', 'high', 8, 8, 'php-exec',
      'preg_replace with the /e modifier evaluates its replacement as PHP'),
+    ('php.small.dynamic_input', 'critical', 12, 12, 'php-exec',
+     'a short script (at most 2 KB of code) reads request input and calls code chosen at run '
+     'time ($f(..), ${..}(..), eval/assert of a variable, reflection invoke, a callback given '
+     'a variable): the shape of a one-line shell, however the name is spelled'),
     ('php.request.extract', 'medium', 4, 4, 'php-exec',
      'extract()/parse_str() turn request input into variables'),
     # --- PHP: obfuscation -----------------------------------------------------------------
