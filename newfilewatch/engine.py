@@ -65,8 +65,15 @@ SOCKETS = frozenset(('fsockopen', 'pfsockopen', 'socket_create', 'socket_connect
 FETCHES = frozenset(('file_get_contents', 'fopen', 'curl_init', 'copy', 'readfile'))
 OTHER_CALLS = frozenset(('mail', 'chr', 'getenv', 'preg_replace', 'fwrite', 'fputs', 'getallheaders',
                          'apache_request_headers', 'ini_get', 'extract', 'parse_str'))
+# File-system, database and mail calls: harmless alone, telling when the page's own form
+# fields choose their arguments (register_globals) or when one page bundles many of them.
+FS_SINKS = frozenset(('unlink', 'rmdir', 'rename', 'chmod', 'chown', 'copy', 'fopen', 'mkdir',
+                      'file_put_contents', 'readfile', 'move_uploaded_file', 'touch', 'opendir',
+                      'scandir', 'highlight_file', 'show_source', 'file', 'mysql_query',
+                      'mysqli_query', 'pg_query', 'mssql_query', 'mysql_db_query', 'mail',
+                      'fwrite', 'fputs', 'file_get_contents'))
 _ALL_CALLS = (CODE_SINKS | OS_SINKS | DECODERS | set(CALLBACKS) | set(WRITES) | SOCKETS |
-              FETCHES | OTHER_CALLS)
+              FETCHES | OTHER_CALLS | FS_SINKS)
 # Function names whose appearance spelled indirectly is a tell.
 DANGEROUS_NAMES = frozenset(CODE_SINKS | OS_SINKS | {
     'base64_decode', 'gzinflate', 'gzuncompress', 'str_rot13', 'call_user_func',
@@ -589,6 +596,26 @@ _CB_NAME = re.compile(rb'([A-Za-z_]\w*)\s*$')
 _METHOD_CALLBACK = re.compile(rb'\s*(?:\[|array\s*\()\s*(?:\$this|self::|static::|__CLASS__)', re.I)
 
 
+_FIELD_NAME = re.compile(rb'(?<![\w-])name\s*=\s*\\?[\'"]?([A-Za-z_]\w{0,40})(?![\w\[])', re.I)
+_CAPABILITIES = (
+    ('exec', OS_SINKS),
+    ('destroy', frozenset(('unlink', 'rmdir', 'rename', 'chmod', 'chown', 'copy',
+                           'file_put_contents', 'move_uploaded_file', 'fwrite', 'fputs'))),
+    ('list', frozenset(('opendir', 'scandir'))),
+    ('sql', frozenset(('mysql_query', 'mysqli_query', 'pg_query', 'mssql_query', 'mysql_db_query'))),
+    ('mail', frozenset(('mail',))),
+    ('socket', SOCKETS),
+)
+_CAP_TEXT = {'exec': 'runs OS commands', 'destroy': 'deletes/renames/writes files',
+             'list': 'lists directories', 'sql': 'runs SQL', 'mail': 'sends mail',
+             'socket': 'opens sockets', 'eval': 'evaluates code', 'recon': 'probes the server',
+             'upload': 'takes uploads'}
+_RECON = re.compile(rb'(?<![\w>:$])(?:php_uname|posix_getpwuid|posix_getgrgid|disk_free_space|'
+                    rb'disk_total_space|getmyuid|get_current_user|posix_geteuid)\s*\(|'
+                    rb'[\'"](?:safe_mode|disable_functions|open_basedir)[\'"]|/etc/passwd|uname -a',
+                    re.I)
+
+
 class _Php(object):
     """The PHP rules over one buffer (the file, or a decoded payload when `origin` is set)."""
 
@@ -623,6 +650,63 @@ class _Php(object):
         self.sockets_and_droppers()
         if len(data) <= 65536:
             self.computed()
+        if self.depth == 0 and (b'<form' in data or b'<FORM' in data or b'<input' in data or
+                                b'<INPUT' in data or b'<Form' in data):
+            self.form_pages()
+
+    # Pages with their own HTML form ----------------------------------------------------------
+    def form_pages(self):
+        """The page's own form fields choosing what runs, and pages that bundle a shell's tools."""
+        data = self.data
+        calls = self.calls
+        fields = set()
+        for m in _FIELD_NAME.finditer(data):
+            fields.add(m.group(1).decode('latin-1'))
+            if len(fields) >= 400:
+                break
+        fs_hits = collections.OrderedDict()
+        for name in sorted((FS_SINKS | OS_SINKS | CODE_SINKS) & calls.keys()):
+            for start, paren in calls[name][:50]:
+                if _in_comment(data, start):
+                    continue
+                args = _args(data, paren)
+                hit = None
+                for var in _VAR.findall(args):
+                    v = var.decode('latin-1')
+                    if v not in fields:
+                        continue
+                    if name in OS_SINKS or name in CODE_SINKS:
+                        self.hit('php.exec.form_input', start,
+                                 text='form field %s reaches %s(): %s' % (v, name, _excerpt(data, start)))
+                        hit = True
+                        break
+                    if v not in self.taint and not self.assigned(v):
+                        hit = start
+                        break
+                if hit is not None:
+                    if hit is not True:
+                        fs_hits.setdefault(name, hit)
+                    break
+        for name, start in list(fs_hits.items())[:4]:
+            self.hit('php.globals.form_sink', start,
+                     text='never-set variable named like a form field reaches %s(): %s'
+                     % (name, _excerpt(data, start)))
+        caps = set()
+        for cap, names in _CAPABILITIES:
+            if calls.keys() & names:
+                caps.add(cap)
+        if 'eval' in calls or 'assert' in calls:
+            if any(b'$' in _args(data, p)[:200] for _, p in calls.get('eval', []) + calls.get('assert', [])):
+                caps.add('eval')
+        if _RECON.search(data):
+            caps.add('recon')
+        if b'$_FILES' in data or b'HTTP_POST_FILES' in data:
+            caps.add('upload')
+        if len(caps) >= 3 and 'exec' in caps or len(caps) >= 5:
+            first = min(p for name in calls for p, _ in calls[name][:1]) if calls else 0
+            self.hit('php.shell.toolkit', first, key='toolkit',
+                     text='one page with a form that %s' % ', '.join(_CAP_TEXT[c] for c in sorted(caps)),
+                     weight=8 if 'exec' in caps else 6)
 
     # Values computed from literals -----------------------------------------------------------
     def fold_env(self):

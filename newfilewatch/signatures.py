@@ -52,6 +52,16 @@ _TABLE = [
      'a short script (at most 2 KB of code) reads request input and calls code chosen at run '
      'time ($f(..), ${..}(..), eval/assert of a variable, reflection invoke, a callback given '
      'a variable): the shape of a one-line shell, however the name is spelled'),
+    ('php.exec.form_input', 'high', 8, 8, 'php-exec',
+     'a variable named like a field of the page\'s own HTML form reaches eval or an OS command'),
+    ('php.globals.form_sink', 'high', 6, 12, 'php-filemanager',
+     'a variable the file never sets, named like a field of its own HTML form, chooses what '
+     'unlink/rename/copy/chmod/fopen/mysql_query/mail act on (register_globals input); '
+     'counted per kind of call'),
+    ('php.shell.toolkit', 'high', 8, 8, 'php-filemanager',
+     'one page with an HTML form bundles a shell\'s tools: OS commands plus two more of file '
+     'deletion/writes, directory listing, raw SQL, mail, sockets, eval, uploads, server probes '
+     '(or five of them without OS commands; weight 6 then)'),
     ('php.request.extract', 'medium', 4, 4, 'php-exec',
      'extract()/parse_str() turn request input into variables'),
     # --- PHP: obfuscation -----------------------------------------------------------------
