@@ -72,10 +72,14 @@ def private_dir(path, owner, mode=0o750):
 
 
 def write_private_file(path, data, owner, mode=0o640):
-    with open(path, 'wb') as fh:
+    """Land a file owned by `owner` at once, as move_uploaded_file() does: written under a name
+    the daemon ignores, then renamed (written in place, the daemon could see it still root's)."""
+    part = path + '.part'
+    with open(part, 'wb') as fh:
         fh.write(data)
-    os.chown(path, owner.uid, owner.gid)
-    os.chmod(path, mode)
+    os.chown(part, owner.uid, owner.gid)
+    os.chmod(part, mode)
+    os.rename(part, path)
     return path
 
 
