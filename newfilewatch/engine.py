@@ -215,8 +215,9 @@ def _worth_deep_look(data, rev):
         return True
     if b'ecalper_gerp' in rev and _PREG_E_REV.search(rev):
         return True                          # preg_replace('/../e', ...) evaluates code
-    if len(data) <= 16384 and _DYN_CALL.search(data):
-        return True                          # small file calling a function named at run time
+    if (len(data) <= 16384 or b"'.'" in data or b'"."' in data or b'verrts' in rev) and \
+            _DYN_CALL.search(data):
+        return True                          # a function named at run time (maybe from pieces)
     if _INPUT_RE.search(data) is not None or b'tupni//:php' in rev or b'sredaeh' in rev:
         return b'`' in data or _WEAK_RE.search(rev) is not None or \
             _INCLUDE_VAR_RE.search(rev) is not None
@@ -492,7 +493,9 @@ class _Scan(object):
         (hooks, controllers), in files with much else going on; a script whose whole code is a
         couple of kilobytes, takes request input and makes such a call is a one-line shell,
         however the name of the function was spelled."""
-        if _SMALL_REQ.search(data) is None:
+        if b'$' not in data or not (b'$_' in data or b'$$' in data or b'${' in data or
+                                    b'$HTTP_' in data or b'_POST' in data or b'_GET' in data or
+                                    b'php://' in data or b'headers' in data):
             return
         code, where = _php_code(data)
         if not code or len(code) > 2048:
@@ -596,7 +599,7 @@ _CB_NAME = re.compile(rb'([A-Za-z_]\w*)\s*$')
 _METHOD_CALLBACK = re.compile(rb'\s*(?:\[|array\s*\()\s*(?:\$this|self::|static::|__CLASS__)', re.I)
 
 
-_FIELD_NAME = re.compile(rb'(?<![\w-])name\s*=\s*\\?[\'"]?([A-Za-z_]\w{0,40})(?![\w\[])', re.I)
+_FIELD_NAME = re.compile(rb'(?<![\w-])(?:name|NAME|Name)\s*=\s*\\?[\'"]?([A-Za-z_]\w{0,40})(?![\w\[])')
 _CAPABILITIES = (
     ('exec', OS_SINKS),
     ('destroy', frozenset(('unlink', 'rmdir', 'rename', 'chmod', 'chown', 'copy',
@@ -648,7 +651,7 @@ class _Php(object):
         if self.calls.keys() & DECODERS:
             self.decoded()
         self.sockets_and_droppers()
-        if len(data) <= 65536:
+        if len(data) <= 1 << 20:
             self.computed()
         if self.depth == 0 and (b'<form' in data or b'<FORM' in data or b'<input' in data or
                                 b'<INPUT' in data or b'<Form' in data):
@@ -659,13 +662,15 @@ class _Php(object):
         """The page's own form fields choosing what runs, and pages that bundle a shell's tools."""
         data = self.data
         calls = self.calls
-        fields = set()
-        for m in _FIELD_NAME.finditer(data):
-            fields.add(m.group(1).decode('latin-1'))
-            if len(fields) >= 400:
-                break
+        fields = None
         fs_hits = collections.OrderedDict()
         for name in sorted((FS_SINKS | OS_SINKS | CODE_SINKS) & calls.keys()):
+            if fields is None:
+                fields = set()
+                for m in _FIELD_NAME.finditer(data):
+                    fields.add(m.group(1).decode('latin-1'))
+                    if len(fields) >= 400:
+                        break
             for start, paren in calls[name][:50]:
                 if _in_comment(data, start):
                     continue
@@ -698,10 +703,12 @@ class _Php(object):
         if 'eval' in calls or 'assert' in calls:
             if any(b'$' in _args(data, p)[:200] for _, p in calls.get('eval', []) + calls.get('assert', [])):
                 caps.add('eval')
-        if _RECON.search(data):
-            caps.add('recon')
+        if len(caps) < 2 or 'exec' not in caps and len(caps) < 3:
+            return
         if b'$_FILES' in data or b'HTTP_POST_FILES' in data:
             caps.add('upload')
+        if _RECON.search(data):
+            caps.add('recon')
         if len(caps) >= 3 and 'exec' in caps or len(caps) >= 5:
             first = min(p for name in calls for p, _ in calls[name][:1]) if calls else 0
             self.hit('php.shell.toolkit', first, key='toolkit',
@@ -992,7 +999,7 @@ class _Php(object):
                         mode = _nth_arg(_args(data, self.paren_before(pos)), 1)
                         if not mode or not re.match(rb'\s*[\'"][wacx]', mode):
                             continue
-                    self.hit('php.write.request_path', pos)
+                    self.hit('php.write.request_path', pos, key='write:' + callee)
                     continue
                 elif callee == 'mail':
                     self.hit('php.mailer.request_recipients', pos, key='mail')

@@ -82,7 +82,7 @@ _TABLE = [
     # --- PHP: droppers, uploaders, mailers, reverse shells ---------------------------------
     ('php.dropper.remote_write', 'high', 7, 7, 'php-dropper',
      'code fetched over http(s) and written to disk in the same file'),
-    ('php.write.request_path', 'high', 8, 8, 'php-dropper',
+    ('php.write.request_path', 'high', 8, 16, 'php-dropper',
      'a file is written/uploaded to a path the client chooses '
      '(move_uploaded_file/copy/file_put_contents/fopen with a request value as destination)'),
     ('php.mailer.request_recipients', 'high', 7, 7, 'php-mailer',
