@@ -206,6 +206,30 @@ _INCLUDE_VAR_RE = re.compile(rb'\$[\s(]{0,10}(?:ecno_)?(?:edulcni|eriuqer)(?![a-
 _PREG_E_REV = re.compile(rb',\s*([\'"])[a-z]{0,6}e[a-z]{0,6}[^\'"\n]{1,400}\1\s*\(\s*ecalper_gerp(?![a-z0-9_])')
 
 
+# Three or more short quoted pieces joined with dots: a name spelled from fragments.
+_SPLIT_NEXT = re.compile(rb'\w{1,6}([\'"])\.\1')
+
+
+def _split_pieces(data):
+    """'cr'.'eat'.'e_fun'...: a quoted piece of at most 6 word bytes between two joins (the
+    separator string '.' alone does not count).  bytes.find keeps it at C speed."""
+    for quote in (b"'.'", b'"."'):
+        i = data.find(quote)
+        n = 0
+        while i >= 0 and n < 200:
+            n += 1
+            if _SPLIT_NEXT.match(data, i + 3):
+                return True
+            i = data.find(quote, i + 3)
+    return False
+
+
+_FORM_SINK_RE = re.compile(('\\(%s(%s)(?![a-z0-9_$>:])' % (_GAP, _reversed_trie(
+    [n[::-1] for n in ('unlink', 'rmdir', 'rename', 'chmod', 'copy', 'mysql_query', 'mysqli_query',
+                       'mail', 'readfile', 'opendir', 'scandir', 'file_put_contents')]))).encode())
+_CAST_BEFORE = re.compile(rb'\(\s*(?:int|integer|float|double|string|bool|boolean|array|object)\s*\)\s*$', re.I)
+
+
 def _worth_deep_look(data, rev):
     """C-speed triage: most PHP never calls anything that runs code or commands, decodes,
     opens sockets or takes uploads, and hands no request input to a callback, a dynamic call,
@@ -215,12 +239,14 @@ def _worth_deep_look(data, rev):
         return True
     if b'ecalper_gerp' in rev and _PREG_E_REV.search(rev):
         return True                          # preg_replace('/../e', ...) evaluates code
-    if (len(data) <= 16384 or b"'.'" in data or b'"."' in data or b'verrts' in rev) and \
-            _DYN_CALL.search(data):
+    if (len(data) <= 16384 or _split_pieces(data) or b'verrts' in rev) and _DYN_CALL.search(data):
         return True                          # a function named at run time (maybe from pieces)
     if _INPUT_RE.search(data) is not None or b'tupni//:php' in rev or b'sredaeh' in rev:
         return b'`' in data or _WEAK_RE.search(rev) is not None or \
             _INCLUDE_VAR_RE.search(rev) is not None
+    if (b'mrof<' in rev or b'tupni<' in rev or b'MROF<' in data or b'TUPNI<' in data) and \
+            _FORM_SINK_RE.search(rev):
+        return True                          # a page whose own form may feed file/SQL calls
     # a dropper: a literal URL fetched (and, the full analysis checks, written to disk)
     return (b"ptth'(" in rev or b'ptth"(' in rev) and _WEAK_RE.search(rev) is not None
 
@@ -522,6 +548,9 @@ class _Scan(object):
                     cb = _nth_arg(_args(code, paren), idx) if paren >= 0 else None
                     if cb is None or _METHOD_CALLBACK.match(cb) or b'$' not in cb:
                         continue               # a method of this class, or a name written out
+                    cbvar = re.match(rb'\s*\$(\w+)', cb)
+                    if cbvar and not self.callee_may_be_anything(code, cbvar.group(1)):
+                        continue
             pos = where(m.start())
             self.hit('php.small.dynamic_input', data, pos)
             return
@@ -530,7 +559,10 @@ class _Scan(object):
     def callee_may_be_anything(self, code, var):
         """False when every assignment of $var folds to the name of a harmless function."""
         needle = re.compile(rb'\$' + re.escape(var) + rb'\s*=(?![=>])\s*([^;]{1,400});')
-        values = [decode.fold(m.group(1), None, self.budget) for m in needle.finditer(code)]
+        rhss = [m.group(1) for m in needle.finditer(code)]
+        if rhss and all(_LITERAL_ARRAY.match(r) and not _spells_dangerous(r) for r in rhss):
+            return False                       # a registry of names the code wrote out
+        values = [decode.fold(r, None, self.budget) for r in rhss]
         if not values or any(v is None for v in values):
             return True
         return any(_spells_dangerous(v) or not re.match(rb'\s*[A-Za-z_][\w\\]*\s*$', v)
@@ -563,8 +595,8 @@ def _php_code(data):
             starts.append((total, off + m.start()))
             pieces.append(piece)
             total += len(piece)
-            if total > 4096:
-                return b'x' * 4097, None
+            if total > 2048:
+                return b'x' * 2049, None
         pieces.append(b';')
         starts.append((total, off + len(chunk)))
         total += 1
@@ -595,10 +627,18 @@ _SMALL_DYN = re.compile(
     rb'call_user_func(?:_array)?|array_map|array_walk|array_filter|usort|uasort|uksort|'
     rb'array_(?:u?diff|u?intersect)_u?(?:key|assoc)|array_u(?:diff|intersect)(?:_u?assoc)?|'
     rb'iterator_apply|preg_replace_callback)(?=\s*\([^;]{0,300}\$)', re.I)
+_LITERAL_ARRAY = re.compile(rb'\s*(?:array\s*\(|\[)[^$()]*[)\]]\s*$', re.I)
 _CB_NAME = re.compile(rb'([A-Za-z_]\w*)\s*$')
 _METHOD_CALLBACK = re.compile(rb'\s*(?:\[|array\s*\()\s*(?:\$this|self::|static::|__CLASS__)', re.I)
 
 
+# Decryption of a body: openssl/mcrypt, or a byte-wise XOR loop of two indexed strings.
+_DECRYPT = re.compile(rb'(?<![\w>:$])(?:openssl_decrypt|mcrypt_decrypt|mdecrypt_generic|sodium_crypto_secretbox_open)\s*\('
+                      rb'|\$\w+\s*\[\s*\$\w+[^\]\n]{0,20}\]\s*(?:\^|\bxor\b)\s*\$\w+\s*\[', re.I)
+_BODY_INPUT = re.compile(rb'php://input|\$_(?:POST|REQUEST|COOKIE|GET|SESSION)\b|HTTP_RAW_POST_DATA|getallheaders', re.I)
+# A URL literal read by a fetching call: code taken from another server.
+_REMOTE_FETCH = re.compile(rb'(?<![\w>:$])(?:file_get_contents|curl_exec|fopen|file|fsockopen)\s*\(', re.I)
+_URL_LITERAL = re.compile(rb'[\'"](?:https?|ftp)://[^\'"\s]{4,200}[\'"]', re.I)
 _FIELD_NAME = re.compile(rb'(?<![\w-])(?:name|NAME|Name)\s*=\s*\\?[\'"]?([A-Za-z_]\w{0,40})(?![\w\[])')
 _CAPABILITIES = (
     ('exec', OS_SINKS),
@@ -634,6 +674,7 @@ class _Php(object):
         self._dynamic = None
         self._assigned = {}
         self._spans = None
+        self._fdefs = None
 
     def hit(self, rule, pos, text=None, weight=None, key=None):
         k = (rule, key if key is not None else pos)
@@ -651,11 +692,38 @@ class _Php(object):
         if self.calls.keys() & DECODERS:
             self.decoded()
         self.sockets_and_droppers()
-        if len(data) <= 1 << 20:
+        if len(data) <= 65536 or (len(data) <= 1 << 20 and (
+                b'strrev' in data or _split_pieces(data))):
             self.computed()
+        if self.depth == 0 and self.calls.keys() & CODE_SINKS:
+            self.hidden_payloads()
         if self.depth == 0 and (b'<form' in data or b'<FORM' in data or b'<input' in data or
                                 b'<INPUT' in data or b'<Form' in data):
             self.form_pages()
+
+    # Code that arrives encrypted or from elsewhere ------------------------------------------
+    def hidden_payloads(self):
+        """eval of a variable in a file that also decrypts request input (Behinder, Godzilla,
+        antSword-like clients send AES/XOR-encrypted code) or fetches code from a URL."""
+        data = self.data
+        sink = None
+        for name in CODE_SINKS:
+            for start, paren in self.calls.get(name, ()):
+                args = _args(data, paren)
+                if b'$' in args and not _in_comment(data, start):
+                    sink = start if sink is None else min(sink, start)
+        if sink is None:
+            return
+        crypt = _DECRYPT.search(data)
+        if crypt and (_BODY_INPUT.search(data) or self.taint):
+            self.hit('php.code.decrypted_input', sink,
+                     text='decrypts with %s, then evaluates: %s' % (
+                         crypt.group(0)[:30].decode('latin-1'), _excerpt(data, sink)))
+        fetch = _URL_LITERAL.search(data)
+        if fetch and _REMOTE_FETCH.search(data):
+            self.hit('php.code.remote_fetch', sink,
+                     text='fetches %s, then evaluates: %s' % (
+                         fetch.group(0)[:40].decode('latin-1'), _excerpt(data, sink)))
 
     # Pages with their own HTML form ----------------------------------------------------------
     def form_pages(self):
@@ -836,6 +904,8 @@ class _Php(object):
                 frames.append([callee.decode('latin-1'), 0, m.end() - 1])
             elif c == b'(':
                 prev = data[max(start, m.start() - 3):m.start()].rstrip()[-1:]
+                if prev == b')' and _CAST_BEFORE.search(data, max(start, m.start() - 14), m.start()):
+                    prev = b''                 # (int)(...): a cast, not a call of a call
                 frames.append(['$[]' if prev in (b']', b')', b'}') else '', 0, m.start()])
             elif c == b'[':
                 frames.append(['[', 0, m.start()])
@@ -902,17 +972,31 @@ class _Php(object):
                     continue
                 self.taint[var] = label
                 needle = b'$' + var.encode('latin-1')
-                scope = self.scope_of(pos)    # taint stays in its function
                 j = data.find(needle)
                 count = 0
                 while j >= 0 and count < 60:
                     k = j + len(needle)
-                    if data[k:k + 1] and data[k] in _WORD or self.scope_of(j) != scope:
+                    if data[k:k + 1] and data[k] in _WORD or \
+                            self.function_between(j, pos):
                         j = data.find(needle, k)
                         continue
                     count += 1
                     work.append((j, k, '$%s (from %s)' % (var, label), var))
                     j = data.find(needle, k)
+
+    def function_between(self, a, b):
+        """Is a PHP function definition between offsets a and b (either order)?"""
+        if self._fdefs is None:
+            data = self.data
+            self._fdefs = []
+            i = data.find(b'function')
+            while i >= 0 and len(self._fdefs) < 5000:
+                if _PHP_FUNCTION.match(data, i):
+                    self._fdefs.append(i)
+                i = data.find(b'function', i + 8)
+        lo, hi = min(a, b), max(a, b)
+        i = bisect.bisect_right(self._fdefs, lo)
+        return i < len(self._fdefs) and self._fdefs[i] < hi
 
     def scope_of(self, pos):
         """Start of the PHP function whose body holds pos (-1: top level)."""
@@ -969,7 +1053,8 @@ class _Php(object):
         frames = ctx.frames
         names = [f[0] for f in frames]
         sanitized = any(n in SANITIZERS for n in names) or \
-            data[max(0, pos - 12):pos].replace(b' ', b'').lower().endswith((b'(int)', b'(float)', b'(bool)'))
+            data[max(0, pos - 14):pos].replace(b' ', b'').lower().rstrip(b'(').endswith(
+            (b'(int)', b'(float)', b'(bool)', b'(integer)', b'(double)', b'(boolean)'))
         text = None
         rule = None
         if not sanitized:
@@ -1327,6 +1412,9 @@ _ASSIGN_ANY = re.compile(rb'\$([A-Za-z_][A-Za-z0-9_]*)\s*=(?![=>])\s*([^;]{1,200
 # $name( or ${expr}( or $$x( : a call of a function named at run time
 _DYN_CALL = re.compile(rb'\$(?<![\w>:$]\$)(?:([A-Za-z_]\w*)|\{([^{}]{1,400})\})'
                        rb'\s*(?:/\*.{0,40}?\*/\s*)*\(', re.S)
+# A PHP function definition (JavaScript ones in the page take no $parameters): taint does
+# not cross one (roughly: a function's locals are not the top-level code's).
+_PHP_FUNCTION = re.compile(rb'function(?<![\w$>:]function)\s*&?\s*\w*\s*\(\s*(?:\)\s*(?::\s*\??[\w\\]+\s*)?\{|[\w\\?|]*\s*&?\s*(?:\.\.\.)?\$)')
 _LEADING_COMMENTS = re.compile(rb'(?:\s+|//[^\n]*|\#(?!\[)[^\n]*|/\*.*?\*/)*', re.S)
 _COND_HEAD = re.compile(rb'\s*(?:else\s*)?(?:if|elseif|while)\s*\(', re.I)
 _PLAIN_LITERAL = re.compile(rb'\s*([\'"])[A-Za-z_\\]\w*\1\s*$')

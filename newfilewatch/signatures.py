@@ -39,6 +39,11 @@ _TABLE = [
     ('php.code.decoded_input', 'critical', 12, 12, 'php-obfuscation',
      'eval/assert/create_function runs the output of a decoder '
      '(base64_decode, gzinflate, str_rot13...)'),
+    ('php.code.decrypted_input', 'critical', 12, 12, 'php-obfuscation',
+     'eval/assert/create_function of a variable in a file that decrypts request input '
+     '(openssl_decrypt, mcrypt, a byte-wise XOR loop with a key): encrypted-payload shells'),
+    ('php.code.remote_fetch', 'medium', 4, 4, 'php-dropper',
+     'eval/assert/create_function of a variable in a file that fetches from a URL'),
     ('php.code.eval_variable', 'low', 2, 2, 'php-exec',
      'eval/assert of a non-literal expression (templating engines do this too)'),
     ('php.exec.call', 'low', 2, 2, 'php-exec',

@@ -299,3 +299,93 @@ def test_triage_skips_plain_code_but_not_shells(eng):
     shell = plain + b"@eval($_POST['z']);\n"
     assert engine_mod._worth_deep_look(shell, shell[::-1].lower()) is True
     assert eng.analyse(shell, 'big.php').suspicious
+
+
+# --- behavioural families added for issue 4 ------------------------------------------------
+# Small hand-written samples of each family, and the benign code that looks most like them.
+FAMILIES = [
+    # a few lines: request input and a function chosen at run time, however it is spelled
+    ('small.php', b"<?php\n$a = substr_replace('xyzzy', 'pick', 2);\n$a($_POST['x']);\n",
+     'php.small.dynamic_input'),
+    ('small2.php', b"<?php\nfunction w($f) { $f($_POST['x']); }\nw($_GET['n']);\n",
+     'php.small.dynamic_input'),
+    ('varvar.php', b"<?php\nforeach (array('_POST') as $r) { foreach ($$r as $k => $v) { $$k = $v; } }\n"
+                   b"$o = new ReflectionClass('T');\n$o->newInstance($k, $v);\n",
+     'php.small.dynamic_input'),
+    # register_globals: a never-set variable named like the page's own form field
+    ('rg.php', b"<form method=post><input name=victim><input name=dir></form>\n"
+               b"<?php if ($victim) { unlink(\"$dir/$victim\"); rename($dir, $dir . '.old'); } ?>",
+     'php.globals.form_sink'),
+    ('rgcmd.php', b"<form><input name='cmd'></form><?php if ($cmd == '') $cmd = 'ls';\n"
+                  b"system($cmd); ?>", 'php.exec.form_input'),
+    # one page bundling a shell's tools behind a form
+    ('kit.php', b"<form method=post><input name=c></form><?php\n"
+                b"echo php_uname(); $d = opendir('.'); while ($f = readdir($d)) echo $f;\n"
+                b"if (isset($_POST['del'])) unlink($_POST['del']);\n"
+                b"echo shell_exec($c);\n", 'php.shell.toolkit'),
+    # encrypted payloads: the body is decrypted, then evaluated
+    ('enc.php', b"<?php session_start(); $k = 'k3y';\n$d = file_get_contents('php://input');\n"
+                b"for ($i = 0; $i < strlen($d); $i++) { $d[$i] = $d[$i] ^ $k[$i + 1 & 15]; }\n"
+                b"$_SESSION['p'] = $d; class C { function r($p) { eval($p); } }\n"
+                b"(new C)->r($_SESSION['p']);\n" + b"// padding\n" * 250,
+     'php.code.decrypted_input'),
+]
+
+
+@pytest.mark.parametrize('name,src,rule', FAMILIES, ids=[f[0] for f in FAMILIES])
+def test_behaviour_families(eng, name, src, rule):
+    v = eng.analyse(src, '/var/www/html/' + name)
+    assert rule in rules(v), v
+    assert v.suspicious, v
+
+
+NEAR_MISSES = [
+    # avatar uploader: fixed directory, extension check, server-made name
+    ('avatar.php', b"<form enctype='multipart/form-data' method=post><input type=file name=avatar></form>\n"
+                   b"<?php $ext = strtolower(pathinfo($_FILES['avatar']['name'], PATHINFO_EXTENSION));\n"
+                   b"if (in_array($ext, array('png', 'jpg'))) {\n"
+                   b"  move_uploaded_file($_FILES['avatar']['tmp_name'], __DIR__ . '/avatars/' . md5(uniqid()) . '.' . $ext); }\n"),
+    # ImageMagick through exec with escaped arguments, and a settings form
+    ('thumb.php', b"<form method=post><input name=width></form><?php\n"
+                  b"$w = (int)($_POST['width'] ?? 100); $src = __DIR__ . '/in.png';\n"
+                  b"exec('convert ' . escapeshellarg($src) . ' -resize ' . $w . ' out.png');\n"),
+    # an admin page listing its own uploads directory, with a delete button
+    ('uploads.php', b"<form method=post><input name=file type=hidden></form><?php\n"
+                    b"$dir = __DIR__ . '/uploads'; foreach (scandir($dir) as $f) echo htmlspecialchars($f);\n"
+                    b"if (isset($_POST['file'])) { $file = basename($_POST['file']);\n"
+                    b"  unlink($dir . '/' . $file); }\n"),
+    # a hook dispatcher: the name comes from a registry the code owns
+    ('hooks.php', b"<?php\n$hooks = array('init' => 'setup_theme');\n"
+                  b"$h = isset($_GET['page']) ? 'init' : 'init';\n"
+                  b"call_user_func($hooks[$h]);\n"),
+    # a contact form mailing one fixed address
+    ('contact.php', b"<form method=post><input name=msg></form><?php\n"
+                    b"if (!empty($_POST['msg'])) mail('webmaster@example.org', 'Contact', strip_tags($_POST['msg']));\n"),
+    # a settings cache written with var_export and read back with include
+    ('cache.php', b"<?php $cfg = array('a' => 1);\n"
+                  b"file_put_contents(__DIR__ . '/cache.php', '<?php return ' . var_export($cfg, true) . ';');\n"
+                  b"$cfg = include __DIR__ . '/cache.php';\n"),
+    # JavaScript templates with <%= %> in a PHP page
+    ('tpl.php', b"<?php echo 'x'; ?><script type='text/template'><%= name %> <% if (a) { %>y<% } %></script>"),
+]
+
+
+@pytest.mark.parametrize('name,src', NEAR_MISSES, ids=[n[0] for n in NEAR_MISSES])
+def test_benign_near_misses_of_the_families(eng, name, src):
+    v = eng.analyse(src, '/var/www/html/' + name)
+    assert not v.suspicious, v
+
+
+def test_taint_survives_comments_and_javascript_functions(eng):
+    src = (b"<script>function go() { return 1; }</script><?php\n"
+           b"// the command line\n$cmd = $_POST['c'];\n"
+           b"echo '<script>function x(){}</script>';\n"
+           b"echo shell_exec($cmd);\n")
+    v = eng.analyse(src, 'c.php')
+    assert 'php.exec.request_input' in rules(v), v
+
+
+def test_taint_stays_in_its_php_function(eng):
+    src = (b"<?php\nfunction a() { $x = $_GET['q']; return strlen($x); }\n"
+           b"function b() { $x = 'ls'; return shell_exec($x); }\n")
+    assert 'php.exec.request_input' not in rules(eng.analyse(src, 'f.php'))
