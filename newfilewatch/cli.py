@@ -67,6 +67,9 @@ def build_parser():
     _config_option(p)
     p.set_defaults(func=cmd_check_config)
 
+    p = sub.add_parser('rules', help='list the detection rules (names for [scan] disabled_rules)')
+    p.set_defaults(func=cmd_rules)
+
     p = sub.add_parser('test-alert', help='send one test mail through the configured route')
     _config_option(p)
     p.set_defaults(func=cmd_test_alert)
@@ -179,6 +182,19 @@ def cmd_test_alert(options):
         sys.stderr.write('newfilewatch: test mail not sent: %s\n' % exc)
         return 1
     print('test mail sent to %s via %s' % (', '.join(cfg.mail.to), cfg.mail.method))
+    return 0
+
+
+def cmd_rules(options):
+    """The rule catalogue an admin reads to understand an alert or to disable a rule."""
+    import textwrap
+    from newfilewatch import signatures
+    for rule in signatures.RULES.values():
+        print('%-34s %-8s %3d  %s' % (rule.name, rule.severity, rule.weight, textwrap.shorten(
+            rule.summary, 200)))
+    print('\nA file is suspicious when the sum of its rules\' weights reaches [scan] threshold '
+          '(default 10).\nYARA rules from [scan] yara_rules add hits named %sRULENAME.'
+          % signatures.YARA_PREFIX)
     return 0
 
 

@@ -286,3 +286,12 @@ def test_reload_refuses_a_broken_config_with_lsb_6(tmp_path):
     res = nfw('reload', '--config', str(bad))
     assert res.returncode == 6
     assert 'not reloading' in res.stderr and 'no.such.rule' in res.stderr
+
+
+def test_rules_lists_every_name_the_engine_accepts_for_disabling():
+    from newfilewatch.engine import Engine
+    res = nfw('rules')
+    assert res.returncode == 0
+    listed = set(line.split()[0] for line in res.stdout.splitlines() if line.strip() and
+                 not line.startswith(('A file', 'YARA')))
+    assert listed == set(Engine().rule_names())
