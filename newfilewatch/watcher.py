@@ -370,9 +370,10 @@ class Watcher(object):
 
     def _drop_moved_out(self):
         """Forget watches still filed under a dir's old name after it moved (out, or re-pathed)."""
-        old = list(self.moved_from.values())
+        old = set(self.moved_from.values())
         self.moved_from.clear()
-        stale = [wd for wd, p in self.paths.items() if any(under(p, o) for o in old)]
+        below = tuple(o.rstrip('/') + '/' for o in old)     # one C-level test per watch
+        stale = [wd for wd, p in self.paths.items() if p in old or p.startswith(below)]
         for wd in stale:
             self.ino.rm_watch(wd)
             del self.paths[wd]
