@@ -32,11 +32,14 @@ from newfilewatch.walk import LEAF, join, walk
 DIR_MASK = (inotify.IN_CLOSE_WRITE | inotify.IN_MOVED_TO | inotify.IN_MOVED_FROM |
             inotify.IN_CREATE | inotify.IN_DELETE_SELF | inotify.IN_ONLYDIR |
             inotify.IN_DONT_FOLLOW | inotify.IN_EXCL_UNLINK)
+# Roots: follow an admin's symlink, and hear when the root itself is moved away (below the
+# roots a move is seen as IN_MOVED_FROM in the parent).
+ROOT_MASK = (DIR_MASK & ~inotify.IN_DONT_FOLLOW) | inotify.IN_MOVE_SELF
 CTIME_SLACK = 2.0          # ctime comes from the kernel's coarse clock; rescans look back this far
 OVERFLOW_QUIET = 0.2       # let a burst drain before re-walking, so one rescan covers it
 # per-event constants as plain module globals (process() runs once per kernel event)
 _OVERFLOW, _IGNORED, _ISDIR = inotify.IN_Q_OVERFLOW, inotify.IN_IGNORED, inotify.IN_ISDIR
-_CREATE, _MOVED_TO = inotify.IN_CREATE, inotify.IN_MOVED_TO
+_CREATE, _MOVED_TO, _MOVE_SELF = inotify.IN_CREATE, inotify.IN_MOVED_TO, inotify.IN_MOVE_SELF
 _TAKEN = inotify.IN_CLOSE_WRITE | inotify.IN_MOVED_TO
 _decode = bytes.decode                                   # os.fsdecode, minus two Python calls
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
@@ -233,8 +236,11 @@ class Watcher(object):
         """Add (or refresh) the watch of one dir: True, False (do not enter), None (limit)."""
         if self.limit_hit:
             return None                        # no point asking the kernel again this walk
+        # A configured root may be an admin's symlink (/var/www/html -> /srv/www): follow it.
+        # Below the roots, never: a dir swapped for a link must not lead out of the tree.
+        mask = ROOT_MASK if inode is None and path in self.roots else DIR_MASK
         try:
-            wd = self.ino.add_watch(path, DIR_MASK)
+            wd = self.ino.add_watch(path, mask)
         except inotify.WatchLimitReached:
             self.log.error(
                 'inotify watch limit reached at %d watches (fs.inotify.max_user_watches): '
@@ -331,8 +337,15 @@ class Watcher(object):
                 continue
             if mask & _IGNORED:
                 del paths[wd]
+                if directory in self.roots:      # the root itself went: the sweep re-adds it
+                    self.roots.remove(directory)
                 continue
             if not name:
+                if mask & _MOVE_SELF and directory in self.roots:
+                    self.log.warning('watch root %s was moved away; watched again when it is '
+                                     'back (checked every %ds)', directory, self.sweep_interval)
+                    self.roots.remove(directory)
+                    self.moved_from[('root', wd)] = directory
                 continue
             name = decode(name, _FS_ENCODING, _FS_ERRORS)
             path = directory + '/' + name if directory[-1] != '/' else directory + name

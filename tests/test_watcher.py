@@ -356,3 +356,41 @@ def test_watch_limit_is_reported_and_unwatched_dirs_are_swept(tmp_path, sysctl_v
         assert result['got'] == [os.path.join(top, 'a', 'b', 'c', 'late.php')]
     finally:
         subprocess.call(['rm', '-rf', top])
+
+
+def test_a_root_that_is_a_symlink_is_followed_and_reported_by_its_name(tmp_path):
+    real = tmp_path / 'srv' / 'www'
+    (real / 'sub').mkdir(parents=True)
+    os.symlink(str(real), str(tmp_path / 'html'))          # /var/www/html -> /srv/www
+    h = Harness(tmp_path / 'html')
+    try:
+        assert h.start() == 2
+        (real / 'sub' / 'x.php').write_bytes(b'<?php')
+        h.wait_path(tmp_path / 'html' / 'sub' / 'x.php')
+    finally:
+        h.close()
+
+
+def test_a_root_deleted_or_moved_away_is_watched_again_when_it_is_back(tmp_path):
+    root = tmp_path / 'www'
+    (root / 'sub').mkdir(parents=True)
+    h = Harness(root)
+    try:
+        h.start()
+        os.rename(str(root), str(tmp_path / 'gone'))         # moved away: its watches go
+        h.pump_until(lambda: h.watched() == [], what='no watch left')
+        (tmp_path / 'gone' / 'sub' / 'not-ours.php').write_bytes(b'<?php')
+        root.mkdir()                                          # back, with a file already in it
+        (root / 'new.php').write_bytes(b'<?php')
+        h.watcher.sweep(time.time())
+        assert h.watched() == [str(root)]
+        assert h.paths() == [str(root / 'new.php')]
+        os.rename(str(root / 'new.php'), str(tmp_path / 'x'))
+        os.rmdir(str(root))                                   # deleted: its watch goes
+        h.pump_until(lambda: h.watched() == [], what='no watch left after rmdir')
+        root.mkdir()
+        h.watcher.sweep(time.time())
+        (root / 'again.php').write_bytes(b'<?php')
+        h.wait_path(root / 'again.php')
+    finally:
+        h.close()
