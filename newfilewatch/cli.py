@@ -223,7 +223,7 @@ def cmd_scan(options):
 
     def targets():
         for arg in options.paths:
-            if os.path.isdir(arg) and not os.path.islink(arg):
+            if os.path.isdir(arg):            # followed if the admin named a link; below: never
                 for path, _entry in walk(os.path.normpath(arg), rules, on_error=failed):
                     yield path
             elif os.path.lexists(arg):

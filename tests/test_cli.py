@@ -295,3 +295,15 @@ def test_rules_lists_every_name_the_engine_accepts_for_disabling():
     listed = set(line.split()[0] for line in res.stdout.splitlines() if line.strip() and
                  not line.startswith(('A file', 'YARA')))
     assert listed == set(Engine().rule_names())
+
+
+def test_scan_follows_a_named_symlink_root_but_no_link_below_it(tmp_path):
+    write_tree(str(tmp_path / 'real'))
+    os.symlink(str(tmp_path / 'real'), str(tmp_path / 'html'))
+    os.makedirs(str(tmp_path / 'other'))
+    write_file(str(tmp_path / 'other' / 'evil.php'), WEBSHELL)
+    os.symlink(str(tmp_path / 'other'), str(tmp_path / 'real' / 'link'))   # not to be followed
+    res = nfw('scan', str(tmp_path / 'html'))
+    assert res.returncode == 1
+    assert res.stdout.splitlines() == ['%s: %s' % (tmp_path / 'html' / 'sub' / 'shell.php',
+                                                   res.stdout.split(': ', 1)[1].strip())]
