@@ -546,7 +546,8 @@ class _Scan(object):
                 if idx is not None:
                     paren = code.find(b'(', m.end())
                     cb = _nth_arg(_args(code, paren), idx) if paren >= 0 else None
-                    if cb is None or _METHOD_CALLBACK.match(cb) or b'$' not in cb:
+                    if cb is None or _METHOD_CALLBACK.match(cb) or b'$' not in cb or \
+                            _CLOSURE.match(cb):
                         continue               # a method of this class, or a name written out
                     cbvar = re.match(rb'\s*\$(\w+)', cb)
                     if cbvar and not self.callee_may_be_anything(code, cbvar.group(1)):
@@ -612,9 +613,9 @@ def _php_code(data):
 _CODE_PIECES = re.compile(rb"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|/\*.*?(?:\*/|\Z)|//[^\n]*|"""
                           rb"""\#(?!\[)[^\n]*|[^'"/\#]+|.""", re.S)
 _SMALL_REQ = re.compile(
-    rb'\$_(?:GET|POST|REQUEST|COOKIE|FILES|ENV)\b|\$_SERVER\s*\[\s*[\'"](?:HTTP_|QUERY|PHP_AUTH|argv)|'
-    rb'\$HTTP_\w+_VARS|php://input|getallheaders|'
-    rb'apache_request_headers|\$\$|\$\{|[\'"]_(?:POST|GET|REQUEST|COOKIE|SERVER)[\'"]', re.I)
+    rb'\$_(?:GET|POST|REQUEST|COOKIE|FILES)\b|\$_SERVER\s*\[\s*[\'"](?:HTTP_|QUERY|PHP_AUTH|argv)|'
+    rb'\$HTTP_\w+_VARS|php://input|getallheaders|apache_request_headers|'
+    rb'\$\{|[\'"]_(?:P|G|R|C|S|PO|GE|RE|CO|SE)[\'"]\s*\.|[\'"]_(?:POST|GET|REQUEST|COOKIE|SERVER)[\'"]', re.I)
 _SYMBOL_VAR = re.compile(rb'_+$')
 # Calls of code chosen at run time, in comment-free code: $f(..), $a['k'](..), ${..}(..),
 # eval/assert of a non-literal, reflection invocation, callbacks given a variable.
@@ -629,6 +630,7 @@ _SMALL_DYN = re.compile(
     rb'iterator_apply|preg_replace_callback)(?=\s*\([^;]{0,300}\$)', re.I)
 _LITERAL_ARRAY = re.compile(rb'\s*(?:array\s*\(|\[)[^$()]*[)\]]\s*$', re.I)
 _CB_NAME = re.compile(rb'([A-Za-z_]\w*)\s*$')
+_CLOSURE = re.compile(rb'\s*(?:static\s+)?(?:function|fn)\s*\(', re.I)
 _METHOD_CALLBACK = re.compile(rb'\s*(?:\[|array\s*\()\s*(?:\$this|self::|static::|__CLASS__)', re.I)
 
 
@@ -649,6 +651,9 @@ _CAPABILITIES = (
     ('mail', frozenset(('mail',))),
     ('socket', SOCKETS),
 )
+# include/require of a .php file: the page belongs to an application that has more code.
+_APP_INCLUDE = re.compile(rb'(?<![\w$>:])(?:include|require)(?:_once)?\b\s*\(?\s*[^;\n]{0,120}\.php',
+                          re.I)
 _CAP_TEXT = {'exec': 'runs OS commands', 'destroy': 'deletes/renames/writes files',
              'list': 'lists directories', 'sql': 'runs SQL', 'mail': 'sends mail',
              'socket': 'opens sockets', 'eval': 'evaluates code', 'recon': 'probes the server',
@@ -773,6 +778,10 @@ class _Php(object):
                 caps.add('eval')
         if len(caps) < 2 or 'exec' not in caps and len(caps) < 3:
             return
+        app = _APP_INCLUDE.search(data)
+        if app and b'$_' not in app.group(0):
+            return                             # a page of an application (loads its code),
+                                               # not a self-contained shell
         if b'$_FILES' in data or b'HTTP_POST_FILES' in data:
             caps.add('upload')
         if _RECON.search(data):
@@ -1105,7 +1114,8 @@ class _Php(object):
                 rule = 'php.include.request_input'
                 if via is not None:
                     text = None
-            if rule is None and via is None and all(n in PASS_THROUGH for n in names):
+            if rule is None and via is None and not ctx.in_string and \
+                    all(n in PASS_THROUGH for n in names):
                 # $_GET['f']($_GET['a']): the client names the function
                 sub = _SUBSCRIPT_AFTER.match(data, end)
                 after = sub.end() if sub else end
@@ -1113,7 +1123,7 @@ class _Php(object):
                     m = _CALLABLE_AFTER.match(data, after)
                     if m and (sub or label.startswith(('getallheaders', 'apache'))):
                         rule = 'php.call.request_function'
-            if rule is None and via is not None and ctx.head != '=' + via:
+            if rule is None and via is not None and ctx.head != '=' + via and not ctx.in_string:
                 # $f = $_GET['f']; $f(...)
                 m = _CALLABLE_AFTER.match(data, end)
                 if m and not data[max(0, pos - 2):pos] in (b'->', b'::'):
@@ -1216,10 +1226,13 @@ class _Php(object):
     def unset_inputs(self, args, start, rule_if_extracted):
         """Variables in the first argument that the file never sets: register_globals input."""
         first = _SANITIZED_CALL.sub(b'', _nth_arg(args, 0) or args)
-        for var in _VAR.findall(first):
-            v = var.decode('latin-1')
+        for vm in _VAR.finditer(first):
+            v = vm.group(1).decode('latin-1')
             if v in ('this', 'GLOBALS') or v.startswith('_') or v in self.taint:
                 continue
+            if first[vm.end():vm.end() + 1] == b'[' or first[vm.end():vm.end() + 2] == b'->':
+                continue                       # $config['path'], $obj->x: application state
+                                               # from an included file, not a form field
             if self.extracted:
                 self.hit(rule_if_extracted, start)
                 return
@@ -1248,19 +1261,27 @@ class _Php(object):
                 else:
                     if name != 'assert' and b'$' in args:
                         self.hit('php.code.eval_variable', start, key='evalvar')
+        first_args = collections.defaultdict(set)   # first argument -> OS functions given it
+        methods = {}
         for name in OS_SINKS:
             for start, paren in calls.get(name, ()):
+                if _in_comment(data, start):
+                    continue
                 args = _args(data, paren)
+                methods.setdefault(name, start)
+                first_args[re.sub(rb'\s+', b'', _nth_arg(args, 0) or b'')].add(name)
                 self.hit('php.exec.call', start, key='exec')
                 self.unset_inputs(args, start, 'php.exec.request_input')
                 if _DECODER_IN.search(args.lower()):
                     self.hit('php.code.decoded_input', start)
                 if kw_re is not None:
                     self.keywords(args, start)
-        methods = calls.keys() & OS_SINKS
         if len(methods) >= 3:
-            first = min(calls[m][0][0] for m in methods)
-            self.hit('php.exec.many_methods', first, text=', '.join(sorted(methods)))
+            # Shells try every way to run THE SAME command; applications that wrap several
+            # (a poller, a renderer) give each its own command line.
+            same = max((len(v) for k, v in first_args.items() if k.startswith(b'$')), default=0)
+            self.hit('php.exec.many_methods', min(methods.values()),
+                     text=', '.join(sorted(methods)), weight=None if same >= 3 else 4)
         if b'`' in data and kw_re is not None:
             self.backtick_keywords()
         for name, idx in CALLBACKS.items():
@@ -1327,7 +1348,10 @@ class _Php(object):
                     if q >= 0:
                         value, end = decode.read_literal(data, q, limit=2000)
                         last_end = end
-                        if value and _spells_dangerous(value):
+                        # the escape must lie inside that literal, and the name must not be
+                        # written out plainly in it (then nothing is hidden)
+                        if value and end > i and _spells_dangerous(value) and \
+                                not _spells_dangerous(data[q + 1:end - 1]):
                             self.hit('php.obfuscation.hidden_function', q,
                                      text='escaped string spells %r' % value[:60].decode('latin-1'))
                             break
@@ -1336,16 +1360,24 @@ class _Php(object):
                 i = data.find(b'\\', i + 2)
 
     def split_names(self):
-        """Names like 'as'.'se'."rt" only appear once quotes, dots, blanks and comments go."""
-        low = self.data.lower()
-        if b'.' not in low:
+        """Names like 'as'.'se'."rt": quoted pieces joined with dots whose joined value holds an
+        execution function's name that no single piece holds.  Only runs of literals count:
+        words of comments or code around them never join into a name."""
+        data = self.data
+        if b"'" not in data and b'"' not in data:
             return
-        condensed = _BLOCK_COMMENT.sub(b'', low).translate(None, b'\'". \t\r\n')
-        for name in _SPLIT_NAMES:
-            n = condensed.count(name)
-            if n and n > low.count(name):
-                self.hit('php.obfuscation.hidden_function', None, key='split',
-                         text='%s is assembled from pieces' % name.decode())
+        n = 0
+        for m in _JOIN_RUN.finditer(data):
+            n += 1
+            if n > 2000:
+                return
+            pieces = [decode.read_literal(p.group(0), 0, limit=200)[0] or b''
+                      for p in _JOIN_PIECE.finditer(m.group(0))]
+            joined = b''.join(pieces).lower()
+            found = _SPELLED_NAME.search(joined)
+            if found and not any(found.group(1) in p.lower() for p in pieces):
+                self.hit('php.obfuscation.hidden_function', m.start(), key='split',
+                         text='%s is assembled from pieces' % found.group(1).decode())
                 return
 
     def decoded(self):
@@ -1405,6 +1437,8 @@ _BINDS_BEFORE = re.compile(
     rb'\bfunction\b[^{;]{0,250}|\bfn\s*\([^)]{0,200}|\blist\s*\([^)]{0,200}|\[[^\]=;]{0,200}|'
     rb'\bcatch\s*\([^)]{0,100}|\buse\s*\([^)]{0,200})$', re.I)
 _DANGEROUS_BYTES = frozenset(n.encode() for n in DANGEROUS_NAMES)
+_EXEC_BYTES = frozenset(n.encode() for n in CODE_SINKS | OS_SINKS | {
+    'call_user_func', 'call_user_func_array', 'preg_replace', 'file_put_contents'})
 _SPELLED_CALL = re.compile(('(?<![a-z0-9_])(?:%s)\\s*\\(' % '|'.join(sorted(DANGEROUS_NAMES))).encode())
 
 
@@ -1425,6 +1459,12 @@ _SANITIZED_CALL = re.compile(rb'(?i)(?:escapeshellarg|escapeshellcmd|intval|base
 _DYNCALL = re.compile(rb'\$[A-Za-z_]\w*\s*\(|[\]\)]\s*\(\s*\$')
 _BLOCK_COMMENT = re.compile(rb'/\*.*?\*/', re.S)
 _SPLIT_NAMES = tuple(n.encode() for n in sorted(DANGEROUS_NAMES) if len(n) >= 6)
+# A run of two or more short quoted literals joined with dots ('sys' . "tem").
+_PIECE = rb"""(?:'(?:[^'"\\\s$]|\\.){0,40}'|"(?:[^'"\\\s$]|\\.){0,40}")"""
+_JOIN_RUN = re.compile(_PIECE + rb'(?:\s*\.\s*' + _PIECE + rb'){1,40}')
+_JOIN_PIECE = re.compile(_PIECE)
+_SPELLED_NAME = re.compile(('(?<![a-z0-9_])(%s)(?![a-z0-9_])'
+                            % '|'.join(sorted(DANGEROUS_NAMES, key=len, reverse=True))).encode())
 
 
 # Tokens that matter for finding function bodies: strings, comments and HTML between
@@ -1473,10 +1513,12 @@ def _is_dangerous_name(arg):
     if arg is None:
         return False
     bare = arg.strip().lower().lstrip(b'\\')
-    if bare in _DANGEROUS_BYTES:
+    if bare in _EXEC_BYTES:
         return True
     spelled = _static_string(arg)
-    return bool(spelled) and spelled.strip().lower() in _DANGEROUS_BYTES
+    # decoders (array_map('base64_decode', ..)) are everyday callbacks: only names that run
+    # code or commands count
+    return bool(spelled) and spelled.strip().lower().lstrip(b'\\') in _EXEC_BYTES
 
 
 def _spells_dangerous(text):
@@ -1600,7 +1642,12 @@ def _in_comment(data, pos):
     Approximate: a '/*' only counts when no '?>' closes the PHP block in between, and
     only the part of the line after the last '<?' is looked at for // and #.
     """
-    j = data.rfind(b'/*', max(0, pos - 65536), pos)
+    lo = max(0, pos - 65536)
+    j = data.rfind(b'/*', lo, pos)
+    tries = 0
+    while j >= 0 and tries < 8 and data.find(b'//', data.rfind(b'\n', lo, j) + 1, j) >= 0:
+        tries += 1                         # '//****' : a line comment, not a block opener
+        j = data.rfind(b'/*', lo, j)
     if j >= 0 and data.find(b'*/', j + 2, pos) < 0 and data.find(b'?>', j + 2, pos) < 0:
         return True
     ls = data.rfind(b'\n', 0, pos) + 1
