@@ -168,6 +168,23 @@ _JSP_EXEC = re.compile(rb'getruntime\s*\(\s*\)\s*\.\s*exec|processbuilder|define
                        rb'scriptengine|\.exec\s*\(\s*request', re.I)
 _JSP_REQUEST = re.compile(rb'request\s*\.\s*(?:getparameter|getinputstream|getheader|getreader|'
                           rb'getpart)', re.I)
+# ASP request input, server objects that reach files, and what marks real ASP server code.
+_ASP_REQ = re.compile(rb'\brequest\s*\.\s*(?:form|querystring|item|cookies|binaryread|files|params|'
+                      rb'inputstream)\b|\brequest\s*\(\s*["\'\w]|\brequest\s*\[\s*["\']', re.I)
+_ASP_FS = re.compile(rb'scripting\.filesystemobject|adodb\.stream|\bstreamwriter\b|'
+                     rb'system\.io\.file\b|\bfile\s*\.\s*(?:writealltext|delete|copy|move)\s*\(|'
+                     rb'\.saveas\s*\(|\bfso\s*\.\s*(?:createtextfile|deletefile|opentextfile)|'
+                     rb'(?<![.\w])(?:execute|executeglobal)\s*[(\s]', re.I)
+_ASP_SERVER = re.compile(rb'<%@\s*(?:page|language|webhandler|import)\b[^%]{0,200}'
+                         rb'|\bserver\s*\.\s*(?:createobject|mappath)\s*\('
+                         rb'|<script[^>]{0,100}runat\s*=\s*["\']?server'
+                         rb'|<%[^%]{0,400}?\bresponse\s*\.\s*(?:write|redirect|binarywrite)\b', re.I)
+# JSP: a page directive or a scriptlet that reads request parameters, and file writers.
+_JSP_PAGE = re.compile(rb'<%@\s*page\b[^%]{0,400}|<%!?[^%]{0,400}?\brequest\s*\.\s*getparameter', re.I)
+_JSP_FS = re.compile(rb'\bnew\s+(?:java\.io\.)?(?:fileoutputstream|filewriter|randomaccessfile|'
+                     rb'printwriter\s*\(\s*new\s+filewriter)\s*\(|\.delete\s*\(\s*\)|'
+                     rb'\.renameto\s*\(|files\s*\.\s*(?:write|delete|copy|move)\s*\(', re.I)
+_JSP_RT_EXEC = re.compile(rb'\b\w+\s*\.\s*exec\s*\(', re.I)
 _CGI_REQUEST = re.compile(rb'query_string|content_length|request_method|\bparam\s*\(|'
                           rb'cgi\.fieldstorage|\$_(?:get|post)|request\.(?:args|form)|'
                           rb'cgi->new|new\s+cgi|http_user_agent|path_info', re.I)
@@ -488,6 +505,10 @@ class _Scan(object):
                     break
 
     def asp_jsp(self, data, kind):
+        """ASP/ASPX and JSP server code: its server API (Request.Form, Server.CreateObject,
+        request.getParameter, Runtime.exec), never bare '<% %>' tags, which JavaScript
+        templates (EJS, underscore) use too.  Such code in a file named .php/.txt/.html cannot
+        be a page of a PHP site: it was dropped there to be run elsewhere or renamed later."""
         head = data[:1048576]
         if kind in ('asp', 'other', 'text', 'php'):
             m = _ASP_EXEC.search(head)
@@ -497,10 +518,34 @@ class _Scan(object):
                 s = _ASP_SHELL.search(head)
                 if s and _ASP_REQUEST.search(head):
                     self.hit('asp.exec.request_input', head, s.start())
+            req = _ASP_REQ.search(head)
+            server = _ASP_SERVER.search(head) if req else None
+            if req and server:
+                fs = _ASP_FS.search(head)
+                if fs:
+                    self.hit('asp.file.request_input', head, fs.start(),
+                             text='%s with %s' % (fs.group(0)[:40].decode('latin-1'),
+                                                  req.group(0)[:30].decode('latin-1')))
+                if kind != 'asp':
+                    self.hit('file.foreign_server_code', head, server.start(),
+                             text='ASP server code: %s' % _excerpt(head, server.start()))
         if kind in ('jsp', 'other', 'text', 'php'):
+            req = _JSP_REQUEST.search(head)
             m = _JSP_EXEC.search(head)
-            if m and _JSP_REQUEST.search(head):
+            if not m and req and b'getruntime' in head.lower():
+                m = _JSP_RT_EXEC.search(head)  # Runtime r = Runtime.getRuntime(); r.exec(cmd)
+            if m and req:
                 self.hit('jsp.exec.request_input', head, m.start())
+            page = _JSP_PAGE.search(head) if req else None
+            if page:
+                fs = _JSP_FS.search(head)
+                if fs:
+                    self.hit('jsp.file.request_input', head, fs.start(),
+                             text='%s with %s' % (fs.group(0)[:40].decode('latin-1'),
+                                                  req.group(0)[:30].decode('latin-1')))
+                if kind != 'jsp':
+                    self.hit('file.foreign_server_code', head, page.start(),
+                             text='JSP server code: %s' % _excerpt(head, page.start()))
 
     # --- PHP ----------------------------------------------------------------------------------
     def php(self, data, origin, depth, base=0):

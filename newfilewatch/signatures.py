@@ -121,6 +121,16 @@ _TABLE = [
      'WScript.Shell/Process.Start with Request)'),
     ('jsp.exec.request_input', 'critical', 15, 15, 'asp-jsp',
      'JSP runs Runtime.exec/ProcessBuilder with request parameters'),
+    ('asp.file.request_input', 'high', 8, 8, 'asp-jsp',
+     'ASP/ASPX server code reads request input (Request.Form/QueryString/Request(..)) and '
+     'reaches files or code (Scripting.FileSystemObject, ADODB.Stream, StreamWriter, SaveAs, '
+     'Execute): a file manager / uploader'),
+    ('jsp.file.request_input', 'high', 8, 8, 'asp-jsp',
+     'a JSP page reads request.getParameter and writes, deletes or renames files '
+     '(FileOutputStream, FileWriter, File.delete/renameTo)'),
+    ('file.foreign_server_code', 'medium', 4, 4, 'file-type',
+     'ASP or JSP server code (page directive, Server.CreateObject, request API inside <% %>) '
+     'in a file named .php/.txt/.html: dropped to run elsewhere or after a rename'),
     # --- admin keywords -------------------------------------------------------------------
     ('keyword.exec_context', 'medium', 4, 8, 'keywords',
      'a configured keyword (wget, curl, perl...) inside a command that code runs '

@@ -389,3 +389,107 @@ def test_taint_stays_in_its_php_function(eng):
     src = (b"<?php\nfunction a() { $x = $_GET['q']; return strlen($x); }\n"
            b"function b() { $x = 'ls'; return shell_exec($x); }\n")
     assert 'php.exec.request_input' not in rules(eng.analyse(src, 'f.php'))
+
+
+# --- held-out applications: ordinary code that must not alarm -------------------------------
+
+def test_application_exec_wrappers_are_not_shells(eng):
+    # a poller/renderer wraps several command functions, each with its own command line
+    wrappers = (b"<?php\nfunction run($c) { return shell_exec(CMD_A . ' --x'); }\n"
+                b"function pipe() { return popen($this->rrdtool . ' -', 'w'); }\n"
+                b"function cores() { return system('nproc'); }\n"
+                b"// proc_open() sometimes uses a shell\n")
+    v = eng.analyse(wrappers, 'lib/poller.php')
+    assert not v.suspicious
+    assert [h.weight for h in v.hits if h.rule == 'php.exec.many_methods'] == [4]
+    assert all('proc_open() sometimes' not in h.text for h in v.hits)   # a comment is no call
+    # a shell tries the same command every way
+    shell = (b"<?php $c = $_POST['c'];\nif (function_exists('system')) system($c);\n"
+             b"elseif (function_exists('passthru')) passthru($c);\nelse echo shell_exec($c);\n")
+    v = eng.analyse(shell, 's.php')
+    assert [h.weight for h in v.hits if h.rule == 'php.exec.many_methods'] == [8]
+
+
+def test_config_arrays_from_includes_are_not_register_globals(eng):
+    page = (b"<?php include('./include/auth.php');\n"
+            b"$p = proc_open(read_config_option('php') . ' ' . $config['base_path'] . '/x.php', $d, $pipes);\n")
+    assert 'php.exec.global_input' not in rules(eng.analyse(page, 'cmd_realtime.php'))
+    assert 'php.exec.global_input' in rules(eng.analyse(b'<?php system($cmd); ?>', 'rg.php'))
+
+
+def test_application_admin_page_is_not_a_toolkit(eng):
+    body = (b'<form method="post"><input name="action"></form><?php\n'
+            b"unlink($tmpfile); $d = opendir($dir); exec('rrdtool --version', $out);\n"
+            b"echo disk_free_space('/');\n")
+    assert 'php.shell.toolkit' in rules(eng.analyse(b'<?php ?>' + body, 'tk.php'))
+    app = b"<?php include_once('./include/global.php'); ?>" + body
+    assert 'php.shell.toolkit' not in rules(eng.analyse(app, 'utilities.php'))
+
+
+def test_words_and_strings_do_not_spell_hidden_names(eng):
+    # comment words 'handler if write' never join into fwrite; only joined literals do
+    comment = b"<?php\n// send error to PHP's error handler if write_log failed\n$r = shell_exec($cmd);\n"
+    assert 'php.obfuscation.hidden_function' not in rules(eng.analyse(comment, 'rcube.php'))
+    joined = b"<?php $f = 'sys' . \"tem\"; $f($_GET['c']);"
+    assert 'php.obfuscation.hidden_function' in rules(eng.analyse(joined, 'j.php'))
+    # an escape in one string must not make the code between two strings 'a literal'
+    between = b"<?php $a = q(preg_replace('~[_%[]~', '[\\x00]', $x)) . \"a\";\n"
+    assert 'php.obfuscation.hidden_function' not in rules(eng.analyse(between, 'sel.php'))
+    assert 'php.obfuscation.hidden_function' in rules(
+        eng.analyse(b'<?php $f = "\\x73\\x79\\x73\\x74\\x65\\x6d"; $f($_GET[1]);', 'x.php'))
+
+
+def test_decoder_callbacks_and_interpolation_are_not_calls(eng):
+    v = eng.analyse(b"<?php list($a, $b) = array_map('base64_decode', explode('-', $_COOKIE['k']));", 'a.php')
+    assert 'php.callback.dangerous_name' not in rules(v) and not v.suspicious
+    sql = b'<?php foreach ($_POST as $row) { $q .= "PARTITION BY $row[by]($row[expr])"; }'
+    assert 'php.call.request_function' not in rules(eng.analyse(sql, 'create.php'))
+
+
+def test_small_framework_files_are_not_one_liners(eng):
+    evaluator = (b"<?php class E { function ev($code, $vars = []) {\n"
+                 b"  foreach ($vars as $k => $v) { $$k = $v; }\n  eval($code); } }\n")
+    assert not eng.analyse(evaluator, 'PhpEvaluator.php').suspicious
+    repl = (b"<?php $h = isset($_ENV['HOME']) ? $_ENV['HOME'] : '/tmp';\n"
+            b"while (($line = readline()) !== false) { $val = eval($line . ';'); }\n")
+    assert 'php.small.dynamic_input' not in rules(eng.analyse(repl, 'maintenance/eval.php'))
+    closure = (b"<?php $s = ['GLOBALS', '_POST', '_GET'];\n"
+               b"$v = array_filter($g, static function (string $name) { return $name; });\n")
+    assert 'php.small.dynamic_input' not in rules(eng.analyse(closure, 'Pass.php'))
+
+
+# --- ASP/JSP server code, also when saved under a PHP or text name ---------------------------
+
+ASP_FM = (b'<%@ Language=VBScript %>\n<%\nSet fso = Server.CreateObject("Scripting.FileSystemObject")\n'
+          b'p = Request.Form("path")\nSet f = fso.CreateTextFile(p, True)\nf.Write Request("body")\n%>\n')
+JSP_FM = (b'<%@ page import="java.io.*" %>\n<%\nString p = request.getParameter("f");\n'
+          b'FileOutputStream o = new FileOutputStream(p);\no.write(request.getParameter("d").getBytes());\n%>\n')
+JSP_RT = (b'<%@ page import="java.io.*" %>\n<% Runtime rt = Runtime.getRuntime();\n'
+          b'Process pr = rt.exec(request.getParameter("cmd")); %>\n')
+
+
+@pytest.mark.parametrize('name', ['fm.php', 'fm.txt', 'fm.html'])
+def test_foreign_server_code_under_a_php_or_text_name(eng, name):
+    v = eng.analyse(ASP_FM, name)
+    assert {'asp.file.request_input', 'file.foreign_server_code'} <= rules(v) and v.suspicious
+    v = eng.analyse(JSP_FM, name)
+    assert {'jsp.file.request_input', 'file.foreign_server_code'} <= rules(v) and v.suspicious
+    v = eng.analyse(JSP_RT, name)
+    assert 'jsp.exec.request_input' in rules(v) and v.suspicious
+
+
+def test_asp_file_manager_in_its_own_extension_needs_more_evidence(eng):
+    v = eng.analyse(ASP_FM, 'fm.asp')
+    assert 'asp.file.request_input' in rules(v) and 'file.foreign_server_code' not in rules(v)
+
+
+def test_js_templates_and_java_docs_are_not_server_code(eng):
+    ejs = (b'<?php $title = "x"; ?>\n<script type="text/template" id="row">\n'
+           b'<% _.each(items, function(item) { %><li><%= item.name %></li><% }); %>\n'
+           b'<% if (request.form) { %><%- request.querystring %><% } %>\n</script>\n')
+    v = eng.analyse(ejs, 'views/list.php')
+    assert not v.suspicious and not any(r.startswith(('asp.', 'jsp.', 'file.')) for r in rules(v))
+    doc = (b'Servlet example\n\n  String f = request.getParameter("name");\n'
+           b'  FileOutputStream out = new FileOutputStream(new File(dir, "upload.bin"));\n'
+           b'  ProcessBuilder is not needed here.\n')
+    assert not eng.analyse(doc, 'docs/servlets.txt').suspicious
