@@ -169,6 +169,8 @@ _JSP_EXEC = re.compile(rb'getruntime\s*\(\s*\)\s*\.\s*exec|processbuilder|define
 _JSP_REQUEST = re.compile(rb'request\s*\.\s*(?:getparameter|getinputstream|getheader|getreader|'
                           rb'getpart)', re.I)
 # ASP request input, server objects that reach files, and what marks real ASP server code.
+# Case-sensitive literals first (C-speed scan): every rule below needs one of these.
+_SERVER_HINT = re.compile(rb'[Rr]equest|REQUEST|<%@')
 _ASP_REQ = re.compile(rb'\brequest\s*\.\s*(?:form|querystring|item|cookies|binaryread|files|params|'
                       rb'inputstream)\b|\brequest\s*\(\s*["\'\w]|\brequest\s*\[\s*["\']', re.I)
 _ASP_FS = re.compile(rb'scripting\.filesystemobject|adodb\.stream|\bstreamwriter\b|'
@@ -510,6 +512,8 @@ class _Scan(object):
         templates (EJS, underscore) use too.  Such code in a file named .php/.txt/.html cannot
         be a page of a PHP site: it was dropped there to be run elsewhere or renamed later."""
         head = data[:1048576]
+        if kind not in ('asp', 'jsp') and _SERVER_HINT.search(head) is None:
+            return                             # '<%' of a JavaScript template, no server API
         if kind in ('asp', 'other', 'text', 'php'):
             m = _ASP_EXEC.search(head)
             if m:
@@ -696,6 +700,48 @@ _CAPABILITIES = (
     ('mail', frozenset(('mail',))),
     ('socket', SOCKETS),
 )
+# A user-defined function (PHP keywords are case-insensitive), and what decoding looks like.
+_ALL_CALL_BYTES = frozenset(n.encode() for n in _ALL_CALLS)
+_DECODE_PRIMITIVE = re.compile(
+    rb'(?<![\w>:$])(?:chr|ord|hexdec|base64_decode|gzinflate|gzuncompress|gzdecode|str_rot13|strrev|'
+    rb'convert_uudecode|hex2bin|pack|bindec|octdec)\s*\(|\^\s*\$|\$\w+(?:\[[^\]\n]{0,40}\])?\s*\^|\bxor\b', re.I)
+_NAMED_CALL = re.compile(rb'(?<![\w$>:\\])([A-Za-z_]\w*)\s*\(')
+_FUNC_BEFORE = re.compile(rb'(?<![\w$>:])function\s+&?\s*$', re.I)
+
+
+def _include_calls(data, limit):
+    """[(start, paren)] of include/require whose operand is a call: include f('...').
+    bytes.find first: most files have no include, the rest few."""
+    out = []
+    for word in (b'include', b'require'):
+        i = data.find(word)
+        n = 0
+        while i >= 0 and n < 400 and len(out) < limit:
+            n += 1
+            m = _INCLUDE_CALL.match(data, i)
+            if m and (i == 0 or data[i - 1] not in _WORD and data[i - 1:i] not in (b'$', b'>', b':')):
+                out.append((i, m.end() - 1))
+            i = data.find(word, i + 7)
+    return out
+
+
+_INCLUDE_CALL = re.compile(rb'(?<![\w$>:])(?:include|require)(?:_once)?\s*\(?\s*@?\s*[A-Za-z_]\w*\s*\(', re.I)
+
+
+def _block_end(body):
+    """End offset of the {...} block opening first in `body` (strings skipped; bounded)."""
+    depth = 0
+    for m in _SCOPE_TOKEN.finditer(body):
+        c = m.group(0)
+        if c == b'{':
+            depth += 1
+        elif c == b'}':
+            depth -= 1
+            if depth == 0:
+                return m.end()
+    return len(body)
+
+
 # include/require of a .php file: the page belongs to an application that has more code.
 _APP_INCLUDE = re.compile(rb'(?<![\w$>:])(?:include|require)(?:_once)?\b\s*\(?\s*[^;\n]{0,120}\.php',
                           re.I)
@@ -747,6 +793,8 @@ class _Php(object):
             self.computed()
         if self.depth == 0 and self.calls.keys() & CODE_SINKS:
             self.hidden_payloads()
+        if self.calls.keys() & CODE_SINKS or _include_calls(data, 1):
+            self.custom_decoders()
         if self.depth == 0 and (b'<form' in data or b'<FORM' in data or b'<input' in data or
                                 b'<INPUT' in data or b'<Form' in data):
             self.form_pages()
@@ -774,6 +822,79 @@ class _Php(object):
             self.hit('php.code.remote_fetch', sink,
                      text='fetches %s, then evaluates: %s' % (
                          fetch.group(0)[:40].decode('latin-1'), _excerpt(data, sink)))
+
+    def custom_decoders(self):
+        """eval(f('<long literal>')) where f is defined in this file and decodes (chr/ord,
+        hexdec, base64, gzinflate, str_rot13, strrev, XOR): packers ship their own decoder so
+        no known decoder name stands next to eval.  Only names called at an eval site are
+        looked up, so files without such a call cost one regex per site."""
+        data = self.data
+        sites = [(start, paren) for name in CODE_SINKS for start, paren in self.calls.get(name, ())]
+        sites.extend(_include_calls(data, 16))
+        known = {}
+        for start, paren in sites[:64]:
+            if data[paren:paren + 1] == b'(':
+                args = _args(data, paren)
+            else:
+                stop = data.find(b';', paren, paren + 4000)
+                args = data[paren:stop if stop > 0 else paren + 400]
+            calls = [(m.group(1), args, m.end() - 1) for m in _NAMED_CALL.finditer(args)]
+            for var in set(_VAR.findall(args[:400])):   # $code = f('...'); eval($code);
+                for _, rhs in self.assignments(var.decode('latin-1'), limit=4):
+                    calls.extend((m.group(1), rhs, m.end() - 1) for m in _NAMED_CALL.finditer(rhs[:400]))
+            for fname, text, paren2 in calls[:16]:
+                low = fname.lower()
+                if low in _ALL_CALL_BYTES or low in (b'array', b'isset', b'empty', b'list'):
+                    continue
+                if low not in known:
+                    known[low] = self.decoder_defined(fname)
+                if known[low] is None or not self.long_literal_arg(text, paren2):
+                    continue
+                if _in_comment(data, start):
+                    continue
+                self.hit('php.code.custom_decoder', start, key='customdec',
+                         text='runs what %s() (defined at line %d) decodes: %s' % (
+                             fname.decode('latin-1'), self.scan.line_of(data, known[low]),
+                             _excerpt(data, start)))
+                return
+
+    def decoder_defined(self, fname):
+        """Offset of `function fname(` in this buffer when its body decodes, else None."""
+        data = self.data
+        low = fname.lower()
+        i = data.find(fname)
+        m = None
+        n = 0
+        while i >= 0 and n < 50 and m is None:   # find the name, then look back for 'function'
+            n += 1
+            m = _FUNC_BEFORE.search(data, max(0, i - 20), i)
+            if m is not None and not re.match(re.escape(fname) + rb'\s*\(', data[i:i + len(fname) + 20]):
+                m = None
+            i = data.find(fname, i + 1)
+        if m is None and low != fname:
+            return None if low not in data.lower() else self.decoder_defined(low)
+        if m is None:
+            return None
+        brace = data.find(b'{', m.end(), m.end() + 600)
+        if brace < 0:
+            return None
+        body = data[brace:brace + 8000]
+        body = body[:_block_end(body)]
+        return m.start() if _DECODE_PRIMITIVE.search(body) else None
+
+    def long_literal_arg(self, text, paren):
+        """Is the first argument of the call whose '(' is at text[paren] a long literal (or a
+        variable assigned one)?"""
+        arg = (_nth_arg(_args(text, paren, limit=1 << 20), 0) or b'').strip()
+        if arg[:1] in (b"'", b'"'):
+            return len(arg) >= 80
+        m = re.match(rb'\$(\w+)\s*$', arg)
+        if m:
+            for _, rhs in self.assignments(m.group(1).decode('latin-1'), limit=4):
+                rhs = rhs.strip()
+                if rhs[:1] in (b"'", b'"') and len(rhs) >= 80:
+                    return True
+        return False
 
     # Pages with their own HTML form ----------------------------------------------------------
     def form_pages(self):

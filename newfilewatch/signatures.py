@@ -42,6 +42,10 @@ _TABLE = [
     ('php.code.decrypted_input', 'critical', 12, 12, 'php-obfuscation',
      'eval/assert/create_function of a variable in a file that decrypts request input '
      '(openssl_decrypt, mcrypt, a byte-wise XOR loop with a key): encrypted-payload shells'),
+    ('php.code.custom_decoder', 'critical', 12, 12, 'php-obfuscation',
+     'eval/assert/create_function/include runs what a function defined in the same file '
+     'decodes (its body uses chr/ord/hexdec/base64/gzinflate/str_rot13/strrev/XOR) from a '
+     'long literal: a packer that ships its own decoder'),
     ('php.code.remote_fetch', 'medium', 4, 4, 'php-dropper',
      'eval/assert/create_function of a variable in a file that fetches from a URL'),
     ('php.code.eval_variable', 'low', 2, 2, 'php-exec',

@@ -493,3 +493,28 @@ def test_js_templates_and_java_docs_are_not_server_code(eng):
            b'  FileOutputStream out = new FileOutputStream(new File(dir, "upload.bin"));\n'
            b'  ProcessBuilder is not needed here.\n')
     assert not eng.analyse(doc, 'docs/servlets.txt').suspicious
+
+
+# --- eval of a decoder the file defines itself -----------------------------------------------
+
+_BLOB = base64.b64encode(bytes(random.Random(7).getrandbits(8) for _ in range(300)))
+
+
+def test_eval_of_a_home_made_decoder(eng):
+    direct = (b"<?php\nFunction unpackit($s)\n{\n  $s = gzuncompress(base64_decode($s));\n"
+              b"  for ($i = 0; $i < strlen($s); $i++) { $s[$i] = chr(ord($s[$i]) - 1); }\n"
+              b"  return $s;\n}\neval(unpackit(\"" + _BLOB + b"\"));\n")
+    v = eng.analyse(direct, 'p.php')
+    assert 'php.code.custom_decoder' in rules(v) and v.suspicious
+    via_var = (b"<?php\nfunction x0($k) { $o = ''; foreach (str_split($k, 2) as $h) { $o .= chr(hexdec($h)); }"
+               b" return $o; }\n$blob = '" + _BLOB + b"';\n$code = x0($blob);\nassert($code);\n")
+    assert 'php.code.custom_decoder' in rules(eng.analyse(via_var, 'q.php'))
+
+
+def test_home_made_formatting_and_short_templates_are_not_packers(eng):
+    fmt = (b"<?php\nfunction spaced($s) { $o = ''; foreach (str_split($s) as $c) { $o .= chr(ord($c)); } return $o; }\n"
+           b"echo spaced('" + _BLOB + b"');\n")
+    assert 'php.code.custom_decoder' not in rules(eng.analyse(fmt, 'f.php'))
+    tpl = (b"<?php\nfunction compile_tpl($t) { return str_replace('{{', '<?php echo ', strrev($t)); }\n"
+           b"eval('?>' . compile_tpl($template));\n")
+    assert 'php.code.custom_decoder' not in rules(eng.analyse(tpl, 't.php'))
