@@ -170,7 +170,8 @@ _JSP_REQUEST = re.compile(rb'request\s*\.\s*(?:getparameter|getinputstream|gethe
                           rb'getpart)', re.I)
 # ASP request input, server objects that reach files, and what marks real ASP server code.
 # Case-sensitive literals first (C-speed scan): every rule below needs one of these.
-_SERVER_HINT = re.compile(rb'[Rr]equest|REQUEST|<%@')
+_SERVER_HINTS = (b'<%@', b'Request.', b'request.', b'Request(', b'request(', b'REQUEST.', b'REQUEST(',
+                 b'Request[', b'request[', b'Request (', b'request (')
 _ASP_REQ = re.compile(rb'\brequest\s*\.\s*(?:form|querystring|item|cookies|binaryread|files|params|'
                       rb'inputstream)\b|\brequest\s*\(\s*["\'\w]|\brequest\s*\[\s*["\']', re.I)
 _ASP_FS = re.compile(rb'scripting\.filesystemobject|adodb\.stream|\bstreamwriter\b|'
@@ -512,7 +513,7 @@ class _Scan(object):
         templates (EJS, underscore) use too.  Such code in a file named .php/.txt/.html cannot
         be a page of a PHP site: it was dropped there to be run elsewhere or renamed later."""
         head = data[:1048576]
-        if kind not in ('asp', 'jsp') and _SERVER_HINT.search(head) is None:
+        if kind not in ('asp', 'jsp') and not any(h in head for h in _SERVER_HINTS):
             return                             # '<%' of a JavaScript template, no server API
         if kind in ('asp', 'other', 'text', 'php'):
             m = _ASP_EXEC.search(head)
@@ -555,6 +556,9 @@ class _Scan(object):
     def php(self, data, origin, depth, base=0):
         if depth == 0 and len(data) <= 16384:
             self.small_script(data)
+            if any(h in data for h in _SYMBOL_HINTS) or data.count(b'chr(') + data.count(b'CHR(') >= 6 \
+                    or data.count(b'].$') + data.count(b'] . $') >= 6:
+                self.symbol_code(data)
         rev = data[::-1].lower()
         if depth == 0 and not _worth_deep_look(data, rev):
             return
@@ -606,6 +610,32 @@ class _Scan(object):
             return
 
 
+    def symbol_code(self, data):
+        """Code written (almost) without letters: names built by XOR/NOT/OR of punctuation
+        literals, by incrementing a string ($__++), by joins of chr() or of letters picked from
+        a string by index, kept in variables named only of underscores, then called."""
+        letters_raw = len(data) - len(data.translate(None, _LETTERS))
+        if letters_raw >= len(data) * 0.25 and not _symbol_builds(data):
+            return                             # cheap gate before the code is cut out
+        code, where = _php_code(data, 16384)
+        if not code or len(code) > 16384:
+            return
+        call = _SYMBOL_CALL.search(code)
+        if call is None:
+            return
+        builds = _symbol_builds(code)
+        bare = _STRINGS_ANY.sub(b'', code)
+        letters = sum(1 for b in bare if 65 <= b <= 90 or 97 <= b <= 122)
+        sparse = len(bare) >= 40 and letters < len(bare) * 0.25
+        if sparse:
+            builds.append('few letters in the code (%d of %d bytes)' % (letters, len(bare)))
+        if not builds:
+            return
+        # a build technique AND a mostly-symbol text: nobody writes application code so
+        self.hit('php.obfuscation.symbol_code', data, where(call.start()),
+                 text='%s; calls %s' % (', '.join(builds), call.group(0)[:30].decode('latin-1')),
+                 weight=12 if sparse and len(builds) >= 2 else None)
+
     def callee_may_be_anything(self, code, var):
         """False when every assignment of $var folds to the name of a harmless function."""
         needle = re.compile(rb'\$' + re.escape(var) + rb'\s*=(?![=>])\s*([^;]{1,400});')
@@ -619,7 +649,7 @@ class _Scan(object):
                    for v in values)
 
 
-def _php_code(data):
+def _php_code(data, limit=2048):
     """(PHP code of `data` with comments removed, offset mapper code->data), bounded."""
     parts, offsets = [], []
     i = data.find(b'<?')
@@ -645,8 +675,8 @@ def _php_code(data):
             starts.append((total, off + m.start()))
             pieces.append(piece)
             total += len(piece)
-            if total > 2048:
-                return b'x' * 2049, None
+            if total > limit:
+                return b'x' * (limit + 1), None
         pieces.append(b';')
         starts.append((total, off + len(chunk)))
         total += 1
@@ -666,6 +696,35 @@ _SMALL_REQ = re.compile(
     rb'\$HTTP_\w+_VARS|php://input|getallheaders|apache_request_headers|'
     rb'\$\{|[\'"]_(?:P|G|R|C|S|PO|GE|RE|CO|SE)[\'"]\s*\.|[\'"]_(?:POST|GET|REQUEST|COOKIE|SERVER)[\'"]', re.I)
 _SYMBOL_VAR = re.compile(rb'_+$')
+# A call through a variable: $_(..), $__[..](..), ${..}(..), $x(..) (not a method: no -> before).
+_SYMBOL_CALL = re.compile(rb'(?<![\w>:$])(?:\$_+|\$\{[^{}]{1,200}\}|\$[A-Za-z_]\w*)\s*'
+                          rb'(?:(?:\[[^\]\n]{0,40}\]|\{[^}\n]{0,40}\})\s*)*\(')
+_QUOTED_PUNCT = rb'(?:\'[^\'\w\s]{1,12}\'|"[^"\w\s]{1,12}")'
+# (why, regex, matches needed, bytes one of which must be in the file for the regex to run)
+_SYMBOL_BUILDS = (
+    ('XOR/OR of punctuation literals',
+     re.compile(_QUOTED_PUNCT + rb'\s*[\^|]|[\^|]\s*' + _QUOTED_PUNCT + rb'|[\^|]\s*[\'"]%[0-9A-Fa-f]{2}'), 2,
+     (b"'^", b"^'", b'"^', b'^"', b"' ^", b"^ '", b'" ^', b'^ "', b"'|", b"|'", b'"|', b'|"', b"' |", b'" |')),
+    ('NOT of literals', re.compile(rb'(?<![\w\'"~])~\s*(?:\(\s*)?(?:[\'"]|\$_+\s*[\[{])'), 2, (b'~',)),
+    ('incremented string variables', re.compile(rb'\$_+\s*\+\+|\+\+\s*\$_+(?![\w])'), 4, (b'_++', b'_ ++', b'++$_')),
+    ('names joined from chr()', re.compile(rb'(?:\bchr|\$\w+)\s*\(\s*\d{2,3}\s*\)\s*\.', re.I), 6, (b'chr', b'CHR', b'Chr')),
+    ('names joined from letters picked by index',
+     re.compile(rb'\$\w+\s*[\[{]\s*\d{1,2}\s*[\]}]\s*\.\s*\$\w+\s*[\[{]\s*\d{1,2}\s*[\]}]'), 3,
+     (b'].$', b'}.$', b'] .', b'} .')),
+)
+
+
+def _symbol_builds(text):
+    """Names of the letter-free building techniques `text` uses (bounded, gated by bytes)."""
+    out = []
+    for why, rx, need, gate in _SYMBOL_BUILDS:
+        if any(g in text for g in gate) and len(rx.findall(text, 0, 16384)) >= need:
+            out.append(why)
+    return out
+# A variable named only of underscores, or ${..}: where symbol-built code keeps its names.
+_SYMBOL_HINTS = (b'$__', b'$_(', b'$_=', b'$_ =', b'$_[', b'$_{', b'${', b'$_.', b'$_)')
+_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
+_STRINGS_ANY = re.compile(rb"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.S)
 # Calls of code chosen at run time, in comment-free code: $f(..), $a['k'](..), ${..}(..),
 # eval/assert of a non-literal, reflection invocation, callbacks given a variable.
 _SMALL_DYN = re.compile(
@@ -793,8 +852,11 @@ class _Php(object):
             self.computed()
         if self.depth == 0 and self.calls.keys() & CODE_SINKS:
             self.hidden_payloads()
-        if self.calls.keys() & CODE_SINKS or _include_calls(data, 1):
-            self.custom_decoders()
+        if (b'unction' in data or b'UNCTION' in data) and (
+                self.calls.keys() & (DECODERS | {'chr'}) or b'hexdec' in data or b'ord(' in data) and (
+                self.calls.keys() & CODE_SINKS or _include_calls(data, 1) or
+                len(data) <= 16384 and self.dynamic_calls):
+            self.custom_decoders()             # needs a function the file defines itself
         if self.depth == 0 and (b'<form' in data or b'<FORM' in data or b'<input' in data or
                                 b'<INPUT' in data or b'<Form' in data):
             self.form_pages()
@@ -831,6 +893,8 @@ class _Php(object):
         data = self.data
         sites = [(start, paren) for name in CODE_SINKS for start, paren in self.calls.get(name, ())]
         sites.extend(_include_calls(data, 16))
+        if len(data) <= 16384 and self.dynamic_calls:   # $f(decoder('...'))
+            sites.extend((m.start(), m.end() - 1) for m, _ in zip(_DYN_CALL.finditer(data), range(16)))
         known = {}
         for start, paren in sites[:64]:
             if data[paren:paren + 1] == b'(':

@@ -84,6 +84,11 @@ _TABLE = [
     ('php.call.computed_name', 'critical', 15, 15, 'php-obfuscation',
      'a function name is computed from pieces (concatenation, XOR, strtr, str_replace, '
      'decoders) into an execution function and then called: $f = \'as\'.\'sert\'; $f(..)'),
+    ('php.obfuscation.symbol_code', 'high', 8, 12, 'php-obfuscation',
+     'a function is called through a variable ($_(..), ${..}(..)) in code that builds names '
+     'without writing letters: XOR/NOT/OR of punctuation literals, $__++ on strings, joins of '
+     'chr() or of letters picked from a string by index, or code that is mostly symbols '
+     '(weight 12 when a build technique and a mostly-symbol text come together)'),
     ('php.obfuscation.hidden_input', 'high', 8, 8, 'php-obfuscation',
      'request input named indirectly: ${\'_PO\'.\'ST\'}, a superglobal name built from pieces'),
     ('php.obfuscation.long_blob', 'medium', 3, 3, 'php-obfuscation',

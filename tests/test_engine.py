@@ -518,3 +518,32 @@ def test_home_made_formatting_and_short_templates_are_not_packers(eng):
     tpl = (b"<?php\nfunction compile_tpl($t) { return str_replace('{{', '<?php echo ', strrev($t)); }\n"
            b"eval('?>' . compile_tpl($template));\n")
     assert 'php.code.custom_decoder' not in rules(eng.analyse(tpl, 't.php'))
+
+
+# --- code built from symbols ------------------------------------------------------------------
+
+def test_symbol_built_shells(eng):
+    xor = (b"<?php\n$_ = ('%01' ^ '`') . ('%13' ^ '`') . ('%13' ^ '`') . ('%05' ^ '`');\n"
+           b"$__ = '_' . ('%0D' ^ ']') . ('%2F' ^ '`');\n$___ = $$__;\n$_($___[_]);\n")
+    v = eng.analyse(xor, 'x.php')
+    assert 'php.obfuscation.symbol_code' in rules(v) and v.suspicious
+    inc = b"<?php\n$_ = [];\n$_ = @\"$_\";\n$_ = $_['!' == '@'];\n$__ = $_;\n" + \
+        b"$__++;" * 18 + b"\n$___ = $_ . $__;\n$__ = $_;\n" + b"$__++;" * 4 + b"\n$___ .= $__;\n$___($_[_]);\n"
+    v = eng.analyse(inc, 'i.php')
+    assert 'php.obfuscation.symbol_code' in rules(v) and v.suspicious
+
+
+def test_letters_picked_by_index_and_chr_joins(eng):
+    pick = (b"<?php\n$a = 'abcdefghijklmnopqrstuvwxyz';\n$f = $a[2] . $a[17] . $a[4] . $a[0] . $a[19] . $a[4];\n"
+            b"$f .= '_' . $a[5] . $a[20] . $a[13] . $a[2] . $a[19] . $a[8] . $a[14] . $a[13];\n$g = $f('', $b);\n")
+    assert 'php.obfuscation.symbol_code' in rules(eng.analyse(pick, 'p.php'))
+
+
+def test_minified_js_and_legit_chr_are_not_symbol_code(eng):
+    js = (b"<?php $t = 'x'; ?><script>var $_=function(a){return a^1|2};$_(3);$__=$_;"
+          b"$__(~'a'^'b'|'c');</script>")
+    assert 'php.obfuscation.symbol_code' not in rules(eng.analyse(js, 'page.php'))
+    fmt = (b"<?php\nfunction box($w) { return chr(43) . str_repeat(chr(45), $w) . chr(43) . chr(10); }\n"
+           b"$line = chr(124) . chr(32) . chr(32) . chr(124) . chr(32) . chr(32) . chr(124);\necho box(10), $line;\n")
+    v = eng.analyse(fmt, 'cli/table.php')
+    assert 'php.obfuscation.symbol_code' not in rules(v) and not v.suspicious
