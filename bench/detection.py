@@ -116,8 +116,11 @@ def main(argv=None):
     gmbps = grep_mbps(files, total)
     print('detector: %s' % list_cmd)
     print('%-22s %10s %8s %10s' % ('', 'detected', 'FP', 'MB/s(1cpu)'))
-    print('%-22s %9.2f%% %7.2f%% %10.1f' % ('newfilewatch engine', det or -1, fpr or -1, mbps))
-    print('%-22s %9.2f%% %7.2f%% %10.1f' % ('grep -E (classic)', gdet or -1, gfpr or -1, gmbps))
+    # -1 only when score.py gave no figure: 0.00 % is a real result, not a missing one
+    print('%-22s %9.2f%% %7.2f%% %10.1f' % ('newfilewatch engine', -1 if det is None else det,
+                                            -1 if fpr is None else fpr, mbps))
+    print('%-22s %9.2f%% %7.2f%% %10.1f' % ('grep -E (classic)', -1 if gdet is None else gdet,
+                                            -1 if gfpr is None else gfpr, gmbps))
     print('engine: %s   grep: %s   benign bytes: %.1f MB' % (detail, gdetail, total / 1e6))
 
 
