@@ -254,21 +254,73 @@ def _worth_deep_look(data, rev):
     """C-speed triage: most PHP never calls anything that runs code or commands, decodes,
     opens sockets or takes uploads, and hands no request input to a callback, a dynamic call,
     an include, a write or mail; such a file cannot match a PHP rule, so it skips the
-    (Python-speed) analysis."""
+    (Python-speed) analysis.  Every scan here opens on a literal byte ('(' of the reversed
+    buffer, '$', '<') so the regex engine only wakes up at those."""
     if _GATE_RE.search(rev):
         return True
     if b'ecalper_gerp' in rev and _PREG_E_REV.search(rev):
         return True                          # preg_replace('/../e', ...) evaluates code
-    if (len(data) <= 16384 or _split_pieces(data) or b'verrts' in rev) and _DYN_CALL.search(data):
+    if (len(data) <= 16384 or b'verrts' in rev or _split_pieces(data)) and _DYN_REV.search(rev):
         return True                          # a function named at run time (maybe from pieces)
-    if _INPUT_RE.search(data) is not None or b'tupni//:php' in rev or b'sredaeh' in rev:
-        return b'`' in data or _WEAK_RE.search(rev) is not None or \
-            _INCLUDE_VAR_RE.search(rev) is not None
-    if (b'mrof<' in rev or b'tupni<' in rev or b'MROF<' in data or b'TUPNI<' in data) and \
-            _FORM_SINK_RE.search(rev):
+    first = _INPUT_RE.search(data)
+    if first is not None or b'tupni//:php' in rev or b'sredaeh' in rev:
+        if _input_near_weak(data, rev, first):
+            return True
+    if _FORM_TAG.search(data) and _FORM_SINK_RE.search(rev):
         return True                          # a page whose own form may feed file/SQL calls
     # a dropper: a literal URL fetched (and, the full analysis checks, written to disk)
-    return (b"ptth'(" in rev or b'ptth"(' in rev) and _WEAK_RE.search(rev) is not None
+    return _URL_ARG.search(data) is not None and _WEAK_RE.search(rev) is not None
+
+
+_FORM_TAG = re.compile(rb'<(?i:form|input)')
+_URL_ARG = re.compile(rb'\([\'"](?i:http)')
+# _DYN_CALL on the reversed, lower-cased buffer: '(' [comments] name '$' | '}' .. '{$'
+_DYN_REV = re.compile(rb'\(\s*(?:/\*.{0,40}?\*/\s*)*(?:[a-z0-9_]*[a-z_]\$|\}[^{}]{1,400}\{\$)(?![\w>:$])',
+                      re.S)
+
+
+# How far request input may sit from a weak call (callback, write, include, dynamic call,
+# backtick) and still be worth tracing: the taint walk follows a value only through the
+# statements around it, so input kilobytes away from every such call cannot reach one.
+_NEAR_BEFORE = 1500
+_NEAR_AFTER = 1500
+
+
+def _input_near_weak(data, rev, first):
+    """Does request input sit near a weak sink?  Each input site costs bounded regex
+    searches of the buffer around it; windows never overlap, so no byte is scanned twice
+    and the number of sites looked at is capped."""
+    n = len(data)
+    incl = b'edulcni' in rev or b'eriuqer' in rev
+
+    def near(lo, hi):
+        return _WEAK_RE.search(rev, n - hi, n - lo) is not None or \
+            data.find(b'`', lo, hi) >= 0 or \
+            incl and _INCLUDE_VAR_RE.search(rev, n - hi, n - lo) is not None
+
+    if n <= _NEAR_BEFORE + _NEAR_AFTER:
+        return near(0, n)
+    done = 0                                   # data[:done] has been searched already
+    sites = 0
+    m = first
+    while m is not None and sites < 2000:
+        sites += 1
+        p = m.start()
+        lo, hi = max(done, p - _NEAR_AFTER), min(n, p + _NEAR_BEFORE)
+        if lo < hi and near(lo, hi):
+            return True
+        done = max(done, hi)
+        m = _INPUT_RE.search(data, max(p + 1, done - _NEAR_AFTER))
+    for needle in (b'tupni//:php', b'sredaehllateg', b'sredaeh_tseuqer'):
+        j = rev.find(needle)
+        k = 0
+        while j >= 0 and k < 200:
+            k += 1
+            p = n - j - len(needle)
+            if near(max(0, p - _NEAR_AFTER), min(n, p + _NEAR_BEFORE)):
+                return True
+            j = rev.find(needle, j + 1)
+    return False
 
 
 class _Ctx(object):

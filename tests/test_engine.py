@@ -301,6 +301,17 @@ def test_triage_skips_plain_code_but_not_shells(eng):
     assert eng.analyse(shell, 'big.php').suspicious
 
 
+def test_triage_traces_input_only_near_weak_calls(eng):
+    filler = b"function f($a) { return array_sum($a) * 2; }\n" * 200
+    far = b"<?php\n$page = $_GET['p'];\n" + filler + b"call_user_func($cb, 1);\n"
+    assert engine_mod._worth_deep_look(far, far[::-1].lower()) is False
+    near = b"<?php\n" + filler + b"$f = $_GET['f'];\ncall_user_func($f, 1);\n" + filler
+    assert engine_mod._worth_deep_look(near, near[::-1].lower()) is True
+    assert eng.analyse(near, 'big.php').suspicious
+    hdr = b"<?php\n" + filler + b"$h = getallheaders();\narray_map($h['X'], [1]);\n" + filler
+    assert engine_mod._worth_deep_look(hdr, hdr[::-1].lower()) is True
+
+
 # --- behavioural families added for issue 4 ------------------------------------------------
 # Small hand-written samples of each family, and the benign code that looks most like them.
 FAMILIES = [
