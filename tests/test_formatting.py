@@ -1,0 +1,37 @@
+"""Log line, JSON event and console text: pure functions over plain values."""
+import json
+import re
+
+from newfilewatch import formatting
+from newfilewatch.model import Hit, finding
+
+F = finding('/srv/www/a\nb\xff.php'.encode('latin-1').decode('utf-8', 'surrogateescape'),
+            owner='bob', size=12, sha256='ab' * 32, score=15, suspicious=True, time=1e9,
+            hits=[Hit('php.exec.request_input', 3, 'system($_GET["c"]);\x1b[2J', 'critical', 15)])
+
+
+def test_new_file_line_is_the_classic_format_on_one_line():
+    line = formatting.new_file_line(F)
+    assert re.match(r'^\d{4}-\d\d-\d\d \d\d:\d\d >> /srv/www/a\\nb\\xff\.php \| bob$', line)
+
+
+def test_new_file_line_names_kinds_other_than_file():
+    assert formatting.new_file_line(F._replace(kind='symlink')).endswith(' | bob | symlink')
+
+
+def test_event_is_json_with_escaped_path_and_hits():
+    record = json.loads(formatting.event('alert', 1e9, F, synthetic=True))
+    assert record['event'] == 'alert' and record['synthetic'] is True
+    assert record['path'] == '/srv/www/a\\nb\\xff.php'
+    assert record['hits'][0]['line'] == 3 and '\\x1b' in record['hits'][0]['text']
+    assert record['time'].startswith('2001-09-09T')
+
+
+def test_private_findings_never_carry_content():
+    private = F._replace(private=True)
+    assert json.loads(formatting.event('alert', 1e9, private))['hits'][0]['text'] == ''
+    assert 'system(' not in formatting.console_alert(private)
+
+
+def test_scan_line_starts_with_the_path():
+    assert formatting.scan_line(F) == '/srv/www/a\\nb\\xff.php: php.exec.request_input'
