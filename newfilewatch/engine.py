@@ -202,6 +202,15 @@ _CGI_EXEC = re.compile(rb'\bsystem\s*\(|\bexec\s*[(\'"]|`|\bqx\s*[({/|]|\bopen\s
                        rb'\beval\b|\$\(', re.I)
 _CGI_SOCKET = re.compile(rb'io::socket|\bsocket\s*\(|socket\.socket|/dev/tcp/|\bnc\b\s+-|'
                          rb'ncat\s|socat\s|tcpsocket', re.I)
+def _lowered(rx):
+    """`rx` (re.I, bytes) for a lower-cased copy of the text: the same matches at the same
+    offsets, without re.I, which makes sre compare every byte through a case table and
+    loses the literal-prefix scan.  Letters after a backslash (\\b, \\s) stay as they are."""
+    pat = re.sub(rb'\\\\.|[A-Z]', lambda m: m.group(0) if m.group(0)[:1] == b'\\' else m.group(0).lower(),
+                 rx.pattern)
+    return re.compile(pat, rx.flags & ~re.I)
+
+
 _SHELL_STR = re.compile(rb'/bin/(?:ba|z|k|c|tc|da)?sh\b|cmd\.exe|pty\.spawn|sh\s+-i\b|'
                         rb'os\.dup2|\bdup2\b|/dev/tcp/', re.I)
 _IMAGE_MARK = re.compile(rb'<\?(?:php\b|=|\s)', re.I)
@@ -543,7 +552,7 @@ class _Scan(object):
                      text=_excerpt(head, request.start()))
         sock = _CGI_SOCKET.search(head)
         if sock:
-            shell = _SHELL_STR.search(head)
+            shell = _SHELL_STR_L.search(head.lower())
             if shell or b'/dev/tcp/' in head:
                 self.hit('cgi.revshell', head, sock.start())
         if execm and not is_shell:
@@ -873,6 +882,20 @@ _RECON = re.compile(rb'(?<![\w>:$])(?:php_uname|posix_getpwuid|posix_getgrgid|di
                     re.I)
 
 
+# Lower-case twins of the re.I patterns that scan a whole buffer (see _lowered).
+_SHELL_STR_L = _lowered(_SHELL_STR)
+_DECRYPT_L = _lowered(_DECRYPT)
+_BODY_INPUT_L = _lowered(_BODY_INPUT)
+_REMOTE_FETCH_L = _lowered(_REMOTE_FETCH)
+_URL_LITERAL_L = _lowered(_URL_LITERAL)
+_APP_INCLUDE_L = _lowered(_APP_INCLUDE)
+_RECON_L = _lowered(_RECON)
+# form field names, on the lower-cased copy: the literal 'name' is found at C speed
+_FIELD_NAME_L = re.compile(rb'name(?<![\w-]name)\s*=\s*\\?[\'"]?([a-z_]\w{0,40})(?![\w\[])')
+# _DYNCALL on the reversed, lower-cased buffer: '(' name '$', or '$' '(' ']'/')'
+_DYNCALL_REV = re.compile(rb'\(\s*[a-z0-9_]*[a-z_]\$|\$\s*\(\s*[\])]')
+
+
 class _Php(object):
     """The PHP rules over one buffer (the file, or a decoded payload when `origin` is set)."""
 
@@ -889,6 +912,8 @@ class _Php(object):
         self._assigned = {}
         self._spans = None
         self._fdefs = None
+        self._low = None
+        self._dyn_matches = None
 
     def hit(self, rule, pos, text=None, weight=None, key=None):
         k = (rule, key if key is not None else pos)
@@ -933,16 +958,17 @@ class _Php(object):
                     sink = start if sink is None else min(sink, start)
         if sink is None:
             return
-        crypt = _DECRYPT.search(data)
-        if crypt and (_BODY_INPUT.search(data) or self.taint):
+        low = self.low
+        crypt = _DECRYPT_L.search(low)
+        if crypt and (_BODY_INPUT_L.search(low) or self.taint):
             self.hit('php.code.decrypted_input', sink,
                      text='decrypts with %s, then evaluates: %s' % (
-                         crypt.group(0)[:30].decode('latin-1'), _excerpt(data, sink)))
-        fetch = _URL_LITERAL.search(data)
-        if fetch and _REMOTE_FETCH.search(data):
+                         _span(data, crypt, 30).decode('latin-1'), _excerpt(data, sink)))
+        fetch = _URL_LITERAL_L.search(low)
+        if fetch and _REMOTE_FETCH_L.search(low):
             self.hit('php.code.remote_fetch', sink,
                      text='fetches %s, then evaluates: %s' % (
-                         fetch.group(0)[:40].decode('latin-1'), _excerpt(data, sink)))
+                         _span(data, fetch, 40).decode('latin-1'), _excerpt(data, sink)))
 
     def custom_decoders(self):
         """eval(f('<long literal>')) where f is defined in this file and decodes (chr/ord,
@@ -953,7 +979,7 @@ class _Php(object):
         sites = [(start, paren) for name in CODE_SINKS for start, paren in self.calls.get(name, ())]
         sites.extend(_include_calls(data, 16))
         if len(data) <= 16384 and self.dynamic_calls:   # $f(decoder('...'))
-            sites.extend((m.start(), m.end() - 1) for m, _ in zip(_DYN_CALL.finditer(data), range(16)))
+            sites.extend((m.start(), m.end() - 1) for m in self.dyn_call_matches()[:16])
         known = {}
         for start, paren in sites[:64]:
             if data[paren:paren + 1] == b'(':
@@ -1029,8 +1055,10 @@ class _Php(object):
         for name in sorted((FS_SINKS | OS_SINKS | CODE_SINKS) & calls.keys()):
             if fields is None:
                 fields = set()
-                for m in _FIELD_NAME.finditer(data):
-                    fields.add(m.group(1).decode('latin-1'))
+                for m in _FIELD_NAME_L.finditer(self.low):
+                    if data[m.start():m.start() + 4] not in (b'name', b'NAME', b'Name'):
+                        continue
+                    fields.add(data[m.start(1):m.end(1)].decode('latin-1'))
                     if len(fields) >= 400:
                         break
             for start, paren in calls[name][:50]:
@@ -1067,13 +1095,13 @@ class _Php(object):
                 caps.add('eval')
         if len(caps) < 2 or 'exec' not in caps and len(caps) < 3:
             return
-        app = _APP_INCLUDE.search(data)
-        if app and b'$_' not in app.group(0):
+        app = _APP_INCLUDE_L.search(self.low)
+        if app and b'$_' not in data[app.start():app.end()]:
             return                             # a page of an application (loads its code),
                                                # not a self-contained shell
         if b'$_FILES' in data or b'HTTP_POST_FILES' in data:
             caps.add('upload')
-        if _RECON.search(data):
+        if _RECON_L.search(self.low):
             caps.add('recon')
         if len(caps) >= 3 and 'exec' in caps or len(caps) >= 5:
             first = min(p for name in calls for p, _ in calls[name][:1]) if calls else 0
@@ -1111,7 +1139,7 @@ class _Php(object):
         if b'$' not in data:
             return
         env = None
-        for m in _DYN_CALL.finditer(data):
+        for m in self.dyn_call_matches():
             if env is None:
                 env = self.fold_env()
             if m.group(1) is not None:
@@ -1155,7 +1183,7 @@ class _Php(object):
     def find_calls(self):
         data = self.data
         n = len(data)
-        rev = self.rev if self.rev is not None else data[::-1].lower()
+        rev = self.rev_low
         for m in _CALL_RE.finditer(rev):
             name = m.group(1)[::-1].decode('ascii')
             paren = n - 1 - m.start()
@@ -1310,10 +1338,39 @@ class _Php(object):
         return -1
 
     @property
+    def low(self):
+        """The buffer lower-cased (lazy, once): what the _L patterns scan."""
+        if self._low is None:
+            self._low = self.data.lower()
+        return self._low
+
+    @property
+    def rev_low(self):
+        """The buffer reversed and lower-cased (lazy; the triage made it for the file)."""
+        if self.rev is None:
+            self.rev = self.data[::-1].lower()
+        return self.rev
+
+    def dyn_call_matches(self):
+        """_DYN_CALL matches in file order.  Found on the reversed buffer, where each
+        candidate opens at a '(' (a forward scan stops at every '$' and reads the name
+        after it), then confirmed forward at the '$'."""
+        if self._dyn_matches is None:
+            data, n = self.data, len(self.data)
+            out = []
+            for r in _DYN_REV.finditer(self.rev_low):
+                m = _DYN_CALL.match(data, n - r.end())
+                if m is not None:
+                    out.append(m)
+            out.reverse()
+            self._dyn_matches = out
+        return self._dyn_matches
+
+    @property
     def dynamic_calls(self):
         """Does the buffer call functions chosen at run time ($f(..), $a[0](..))? (lazy)"""
         if self._dynamic is None:
-            self._dynamic = _DYNCALL.search(self.data) is not None
+            self._dynamic = _DYNCALL_REV.search(self.rev_low) is not None
         return self._dynamic
 
     def worth_judging(self, pos, end):
@@ -1334,9 +1391,26 @@ class _Php(object):
             if _CALLABLE_AFTER.match(data, sub.end() if sub else end):
                 return True
         if b'=' in prefix or b'foreach' in low:
-            return bool(self.sink_parens) or b'`' in data or b'include' in data or \
-                b'require' in data or self.dynamic_calls
+            # the value only spreads through variables, and a variable is followed no
+            # further than the function definitions around it: worth it only when that
+            # stretch of code has somewhere to take it
+            lo, hi = self.region(pos)
+            i = bisect.bisect_left(self.sink_parens, lo)
+            return i < len(self.sink_parens) and self.sink_parens[i] < hi or \
+                data.find(b'`', lo, hi) >= 0 or data.find(b'include', lo, hi) >= 0 or \
+                data.find(b'require', lo, hi) >= 0 or \
+                (self.dynamic_calls and
+                 _DYNCALL_REV.search(self.rev_low, len(data) - hi, len(data) - lo) is not None)
         return False
+
+    def region(self, pos):
+        """(lo, hi): the stretch around pos with no PHP function definition inside, the
+        furthest a tainted variable is followed (see function_between)."""
+        self.function_between(pos, pos)        # builds self._fdefs
+        i = bisect.bisect_left(self._fdefs, pos)
+        lo = self._fdefs[i - 1] if i > 0 else 0
+        hi = self._fdefs[i] if i < len(self._fdefs) else len(self.data)
+        return lo, hi
 
     def judge(self, pos, end, label, via):
         """Decide what the request value at data[pos:end] reaches; return variables it taints."""
@@ -1705,7 +1779,7 @@ class _Php(object):
         calls = self.calls
         sock = [s for name in SOCKETS for s, _ in calls.get(name, ())]
         if sock or b'/dev/tcp/' in data:
-            shell = _SHELL_STR.search(data)
+            shell = _SHELL_STR_L.search(self.low)
             if shell and (sock or calls.keys() & OS_SINKS):
                 self.hit('php.revshell.socket_shell', min(sock) if sock else shell.start())
         writes = calls.keys() & {'file_put_contents', 'fwrite', 'fputs', 'copy'}
@@ -1907,6 +1981,11 @@ def _nth_arg(args, n):
             idx += 1
             start = m.end()
     return args[start:] if idx == n else None
+
+
+def _span(data, m, limit):
+    """The original bytes of match `m` (found on a lower-cased copy), at most `limit`."""
+    return data[m.start():min(m.end(), m.start() + limit)]
 
 
 def _excerpt(data, pos):
