@@ -896,6 +896,11 @@ _FIELD_NAME_L = re.compile(rb'name(?<![\w-]name)\s*=\s*\\?[\'"]?([a-z_]\w{0,40})
 _DYNCALL_REV = re.compile(rb'\(\s*[a-z0-9_]*[a-z_]\$|\$\s*\(\s*[\])]')
 
 
+# Calls opened back to back at the end of a line prefix ('isset( intval( '), and one of them.
+_OPENER = re.compile(rb'(->|::)?(\$?\\?[A-Za-z_][A-Za-z0-9_\\]*)\s*\(\s*')
+_OPENERS_TAIL = re.compile(rb'(?<![\w$\\])(?:(?:->|::)?\$?\\?[A-Za-z_][A-Za-z0-9_\\]*\s*\(\s*)+$')
+
+
 class _Php(object):
     """The PHP rules over one buffer (the file, or a decoded payload when `origin` is set)."""
 
@@ -914,6 +919,8 @@ class _Php(object):
         self._fdefs = None
         self._low = None
         self._dyn_matches = None
+        self._region_live = {}
+        self._sink_close = {}
 
     def hit(self, rule, pos, text=None, weight=None, key=None):
         k = (rule, key if key is not None else pos)
@@ -1376,12 +1383,23 @@ class _Php(object):
     def worth_judging(self, pos, end):
         """Cheap look at the line: can the value at pos reach anything that matters?"""
         data = self.data
-        i = bisect.bisect_left(self.sink_parens, pos - 1500)
-        if i < len(self.sink_parens) and self.sink_parens[i] < pos:
-            return True                        # a sink call opens shortly before
-        ls = max(data.rfind(b'\n', 0, pos) + 1, pos - 400)
+        parens = self.sink_parens
+        i = bisect.bisect_left(parens, pos - 1500)
+        while i < len(parens) and parens[i] < pos:
+            if self.sink_close(parens[i]) > pos:
+                return True                    # inside a sink call opened shortly before
+            i += 1
+        ls = max(data.rfind(b'\n', max(0, pos - 400), pos) + 1, pos - 400)
         prefix = data[ls:pos]
-        if b'`' in prefix or prefix.rstrip()[-1:] in (b'(', b','):
+        if b'`' in prefix:
+            return True
+        last = prefix.rstrip()[-1:]
+        if last == b'(':
+            # isset($_GET['x']), esc_attr(wp_unslash($_POST['y'])): a sanitizer among the
+            # calls opened right before the value makes judge() drop it; the sink check
+            # above already kept every site a sink call could enclose
+            return not (b"'" not in prefix and b'"' not in prefix and self.sanitized_by_openers(prefix))
+        if last == b',':
             return True
         low = prefix.lower()
         if b'include' in low or b'require' in low:
@@ -1395,12 +1413,38 @@ class _Php(object):
             # further than the function definitions around it: worth it only when that
             # stretch of code has somewhere to take it
             lo, hi = self.region(pos)
-            i = bisect.bisect_left(self.sink_parens, lo)
-            return i < len(self.sink_parens) and self.sink_parens[i] < hi or \
-                data.find(b'`', lo, hi) >= 0 or data.find(b'include', lo, hi) >= 0 or \
-                data.find(b'require', lo, hi) >= 0 or \
-                (self.dynamic_calls and
-                 _DYNCALL_REV.search(self.rev_low, len(data) - hi, len(data) - lo) is not None)
+            key = (lo, hi)
+            if key not in self._region_live:
+                i = bisect.bisect_left(self.sink_parens, lo)
+                self._region_live[key] = i < len(self.sink_parens) and self.sink_parens[i] < hi or \
+                    data.find(b'`', lo, hi) >= 0 or data.find(b'include', lo, hi) >= 0 or \
+                    data.find(b'require', lo, hi) >= 0 or \
+                    (self.dynamic_calls and
+                     _DYNCALL_REV.search(self.rev_low, len(data) - hi, len(data) - lo) is not None)
+            return self._region_live[key]
+        return False
+
+    def sink_close(self, paren):
+        """Offset of the ')' closing the call opened at `paren` (cached); a call left open
+        within _args' bound counts as open to the end."""
+        close = self._sink_close.get(paren)
+        if close is None:
+            close = paren + 1 + len(_args(self.data, paren))
+            if self.data[close:close + 1] != b')':
+                close = len(self.data)
+            self._sink_close[paren] = close
+        return close
+
+    @staticmethod
+    def sanitized_by_openers(prefix):
+        """Do the calls opened at the end of `prefix` ('f( g( ') include a sanitizer?"""
+        m = _OPENERS_TAIL.search(prefix, max(0, len(prefix) - 240))
+        if m is None:
+            return False
+        for om in _OPENER.finditer(m.group(0)):
+            if om.group(1) is None and \
+                    om.group(2).lower().lstrip(b'\\').decode('latin-1') in SANITIZERS:
+                return True
         return False
 
     def region(self, pos):
