@@ -290,7 +290,9 @@ def _worth_deep_look(data, rev):
 _FORM_TAG = re.compile(rb'<(?i:form|input)')
 _URL_ARG = re.compile(rb'\([\'"](?i:http)')
 # _DYN_CALL on the reversed, lower-cased buffer: '(' [comments] name '$' | '}' .. '{$'
-_DYN_REV = re.compile(rb'\(\s*(?:/\*.{0,40}?\*/\s*)*(?:[a-z0-9_]*[a-z_]\$|\}[^{}]{1,400}\{\$)(?![\w>:$])',
+# (the name is one run of word bytes checked afterwards: '[a-z0-9_]*[a-z_]\$' backtracks
+# through every name that is not a variable's)
+_DYN_REV = re.compile(rb'\(\s*(?:/\*.{0,40}?\*/\s*)*(?:[a-z0-9_]+\$(?<=[a-z_]\$)|\}[^{}]{1,400}\{\$)(?![\w>:$])',
                       re.S)
 
 
@@ -622,12 +624,14 @@ class _Scan(object):
 
     # --- PHP ----------------------------------------------------------------------------------
     def php(self, data, origin, depth, base=0):
-        if depth == 0 and len(data) <= 16384:
-            self.small_script(data)
-            if any(h in data for h in _SYMBOL_HINTS) or data.count(b'chr(') + data.count(b'CHR(') >= 6 \
-                    or data.count(b'].$') + data.count(b'] . $') >= 6:
-                self.symbol_code(data)
         rev = data[::-1].lower()
+        if depth == 0 and len(data) <= 16384:
+            if _SMALL_GATE_REV.search(rev):
+                self.small_script(data)
+            if _SYMBOL_HINT.search(data) or _SYMBOL_COUNTED.search(data) and (
+                    data.count(b'chr(') + data.count(b'CHR(') >= 6 or
+                    data.count(b'].$') + data.count(b'] . $') >= 6):
+                self.symbol_code(data)
         if depth == 0 and not _worth_deep_look(data, rev):
             return
         _Php(self, data, origin, depth, rev).run()
@@ -764,6 +768,17 @@ _SMALL_REQ = re.compile(
     rb'\$HTTP_\w+_VARS|php://input|getallheaders|apache_request_headers|'
     rb'\$\{|[\'"]_(?:P|G|R|C|S|PO|GE|RE|CO|SE)[\'"]\s*\.|[\'"]_(?:POST|GET|REQUEST|COOKIE|SERVER)[\'"]', re.I)
 _SYMBOL_VAR = re.compile(rb'_+$')
+# Triage for small_script on the reversed, lower-cased buffer: every _SMALL_DYN match ends
+# in a '(' preceded (gaps of blanks and comments allowed: small_script reads the code with
+# comments blanked) by a variable, a subscript/brace, or one of its function names.
+_SMALL_DYN_NAMES = ('array_diff_assoc', 'array_diff_key', 'array_diff_uassoc', 'array_diff_ukey', 'array_filter', 'array_intersect_assoc', 'array_intersect_key', 'array_intersect_uassoc', 'array_intersect_ukey', 'array_map', 'array_udiff', 'array_udiff_assoc', 'array_udiff_key', 'array_udiff_uassoc', 'array_udiff_ukey', 'array_uintersect', 'array_uintersect_assoc', 'array_uintersect_key', 'array_uintersect_uassoc', 'array_uintersect_ukey', 'array_walk', 'assert', 'call_user_func', 'call_user_func_array', 'create_function', 'eval', 'invoke', 'invokeargs', 'iterator_apply', 'mb_ereg_replace', 'mb_eregi_replace', 'newinstance', 'newinstanceargs', 'ob_start', 'preg_replace_callback', 'register_shutdown_function', 'register_tick_function', 'uasort', 'uksort', 'usort')
+_SMALL_GATE_REV = re.compile(
+    ('\\((?:\\s|/\\*.{0,4000}?\\*/|\\n[^\\n]{0,4000}?(?://|\\#))*(?:[\\]}]|[a-z0-9_]+\\$|(?:%s)(?![a-z0-9_$]))'
+     % _reversed_trie([n[::-1] for n in _SMALL_DYN_NAMES])).encode(), re.S)
+# Byte gates for symbol_code: a variable named of underscores or ${..}; and chr( / ].$ joins
+# (only then are they counted).
+_SYMBOL_HINT = re.compile(rb'\$(?:_(?:[_(=\[{.)]| =)|\{)')
+_SYMBOL_COUNTED = re.compile(rb'\((?<=chr\(|CHR\()|\$(?:(?<=\]\.\$)|(?<=\] \. \$))')
 # A call through a variable: $_(..), $__[..](..), ${..}(..), $x(..) (not a method: no -> before).
 _SYMBOL_CALL = re.compile(rb'(?<![\w>:$])(?:\$_+|\$\{[^{}]{1,200}\}|\$[A-Za-z_]\w*)\s*'
                           rb'(?:(?:\[[^\]\n]{0,40}\]|\{[^}\n]{0,40}\})\s*)*\(')
@@ -893,7 +908,7 @@ _RECON_L = _lowered(_RECON)
 # form field names, on the lower-cased copy: the literal 'name' is found at C speed
 _FIELD_NAME_L = re.compile(rb'name(?<![\w-]name)\s*=\s*\\?[\'"]?([a-z_]\w{0,40})(?![\w\[])')
 # _DYNCALL on the reversed, lower-cased buffer: '(' name '$', or '$' '(' ']'/')'
-_DYNCALL_REV = re.compile(rb'\(\s*[a-z0-9_]*[a-z_]\$|\$\s*\(\s*[\])]')
+_DYNCALL_REV = re.compile(rb'\(\s*[a-z0-9_]+\$(?<=[a-z_]\$)|\$\s*\(\s*[\])]')
 
 
 # Calls opened back to back at the end of a line prefix ('isset( intval( '), and one of them.
