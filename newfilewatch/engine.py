@@ -1743,9 +1743,10 @@ class _Php(object):
             if prev[-1:] in (b'=', b'(', b',', b';', b'.', b'?', b':') or \
                     prev.lower().endswith((b'echo', b'print', b'return')):
                 body = data[i + 1:j]
-                if b'\n' not in body[:200] and not _in_comment(data, i) and \
-                        not self.context(i).in_string:
-                    self.keywords(body, i)
+                if b'\n' not in body[:200] and \
+                        self.scan.engine._kw_re.search(body.lower()) is not None and \
+                        not _in_comment(data, i) and not self.context(i).in_string:
+                    self.keywords(body, i)     # (keywords first: context() is the dear part)
             i = data.find(b'`', j + 1)
 
     # Obfuscation -----------------------------------------------------------------------------
