@@ -1132,8 +1132,12 @@ class _Php(object):
                      weight=8 if 'exec' in caps else 6)
 
     # Values computed from literals -----------------------------------------------------------
-    def fold_env(self):
-        """{var: constant value} for variables assigned constant string expressions."""
+    def fold_env(self, needed=None):
+        """{var: constant value} for variables assigned constant string expressions.
+
+        With `needed` (names), only those and the variables their right-hand sides name
+        (transitively) are folded: a value depends on nothing else, and folding every
+        assignment of a large application was most of the cost."""
         data = self.data
         env = {}
         found = []
@@ -1141,6 +1145,18 @@ class _Php(object):
             found.append((m.group(1), m.group(2)))
             if len(found) >= 300:
                 break
+        if needed is not None:
+            deps = collections.defaultdict(set)
+            for var, rhs in found:
+                if b'$' in rhs:
+                    deps[var].update(_VAR.findall(rhs))
+            keep, todo = set(), list(needed)
+            while todo:
+                var = todo.pop()
+                if var not in keep:
+                    keep.add(var)
+                    todo.extend(deps.get(var, ()))
+            found = [(var, rhs) for var, rhs in found if var in keep]
         self.plain = set()
         for first in (True, False):            # in order (reassignments win), then once more
             for var, rhs in found:
@@ -1155,6 +1171,22 @@ class _Php(object):
                         self.plain.discard(var)
         return env
 
+    def computed_needs(self):
+        """Variable names whose values computed() may look up (see fold_env)."""
+        data = self.data
+        need = set()
+        for m in self.dyn_call_matches():
+            if m.group(1) is not None:
+                need.add(m.group(1))
+            else:
+                need.update(_VAR.findall(m.group(2)))
+        for m in _BRACE_VAR.finditer(data):
+            need.update(_VAR.findall(m.group(1)))
+        for name in ('eval', 'assert'):
+            for start, paren in self.calls.get(name, ())[:16]:
+                need.update(_VAR.findall(_args(data, paren)))
+        return need
+
     def computed(self):
         """Function names and code spelled from pieces, then called or evaluated."""
         data = self.data
@@ -1163,7 +1195,7 @@ class _Php(object):
         env = None
         for m in self.dyn_call_matches():
             if env is None:
-                env = self.fold_env()
+                env = self.fold_env(self.computed_needs())
             if m.group(1) is not None:
                 value = None if m.group(1) in self.plain else env.get(m.group(1))
             else:
@@ -1175,7 +1207,7 @@ class _Php(object):
                 break
         for m in _BRACE_VAR.finditer(data):
             if env is None:
-                env = self.fold_env()
+                env = self.fold_env(self.computed_needs())
             value = decode.fold(m.group(1), env, self.scan.budget)
             if value is not None and value.strip() in _SUPERGLOBALS:
                 self.hit('php.obfuscation.hidden_input', m.start(), key='hiddeninput',
@@ -1187,7 +1219,7 @@ class _Php(object):
                 if b'$' not in args and b'^' not in args:
                     continue
                 if env is None:
-                    env = self.fold_env()
+                    env = self.fold_env(self.computed_needs())
                 value = decode.fold(args, env, self.scan.budget)
                 if not value or self.depth >= 4 or b'(' not in value:
                     continue
