@@ -916,6 +916,10 @@ _OPENER = re.compile(rb'(->|::)?(\$?\\?[A-Za-z_][A-Za-z0-9_\\]*)\s*\(\s*')
 _OPENERS_TAIL = re.compile(rb'(?<![\w$\\])(?:(?:->|::)?\$?\\?[A-Za-z_][A-Za-z0-9_\\]*\s*\(\s*)+$')
 
 
+# '(' of a call of a run-time name, on the reversed buffer: after a variable, ']', ')', '}'.
+_DYN_PAREN_REV = re.compile(rb'\(\s*(?:[\])}]|[a-z0-9_]+\$)')
+
+
 class _Php(object):
     """The PHP rules over one buffer (the file, or a decoded payload when `origin` is set)."""
 
@@ -936,6 +940,7 @@ class _Php(object):
         self._dyn_matches = None
         self._region_live = {}
         self._sink_close = {}
+        self._dyn_parens = None
 
     def hit(self, rule, pos, text=None, weight=None, key=None):
         k = (rule, key if key is not None else pos)
@@ -1441,13 +1446,20 @@ class _Php(object):
         if b'`' in prefix:
             return True
         last = prefix.rstrip()[-1:]
-        if last == b'(':
-            # isset($_GET['x']), esc_attr(wp_unslash($_POST['y'])): a sanitizer among the
-            # calls opened right before the value makes judge() drop it; the sink check
-            # above already kept every site a sink call could enclose
-            return not (b"'" not in prefix and b'"' not in prefix and self.sanitized_by_openers(prefix))
-        if last == b',':
-            return True
+        if last in (b'(', b','):
+            # An argument of some call.  The sink check above kept every site a sink call
+            # encloses; what else judge() acts on: a call of a run-time name enclosing it,
+            # backticks or an include the statement opened on an earlier line, and the
+            # assignment checks below.  isset($_GET['x']), esc_attr(wp_unslash($_POST['y'])):
+            # a sanitizer among the calls opened right before the value makes judge() drop it.
+            if last == b'(' and b"'" not in prefix and b'"' not in prefix and \
+                    self.sanitized_by_openers(prefix):
+                return False
+            lo = max(0, pos - 1500)
+            if self.in_dynamic_call(pos) or data.find(b'`', lo, pos) >= 0 or \
+                    data.find(b'include', lo, pos) >= 0 or data.find(b'require', lo, pos) >= 0 or \
+                    data.find(b'INCLUDE', lo, pos) >= 0 or data.find(b'REQUIRE', lo, pos) >= 0:
+                return True
         low = prefix.lower()
         if b'include' in low or b'require' in low:
             return True
@@ -1469,6 +1481,21 @@ class _Php(object):
                     (self.dynamic_calls and
                      _DYNCALL_REV.search(self.rev_low, len(data) - hi, len(data) - lo) is not None)
             return self._region_live[key]
+        return False
+
+    def in_dynamic_call(self, pos):
+        """Is pos inside the arguments of a call whose '(' follows a variable, ']', ')' or
+        '}' (a function chosen at run time), opened less than 1500 bytes before?"""
+        if self._dyn_parens is None:
+            rev, n = self.rev_low, len(self.data)
+            self._dyn_parens = sorted(n - 1 - m.start() for m, _ in
+                                      zip(_DYN_PAREN_REV.finditer(rev), range(5000)))
+        parens = self._dyn_parens
+        i = bisect.bisect_left(parens, pos - 1500)
+        while i < len(parens) and parens[i] < pos:
+            if self.sink_close(parens[i]) > pos:
+                return True
+            i += 1
         return False
 
     def sink_close(self, paren):
