@@ -395,6 +395,8 @@ class Engine(object):
         return self._verdict(hits)
 
     def _verdict(self, hits):
+        if not hits:                           # most files: nothing to sort or cap
+            return Verdict(0, self.threshold <= 0, ())
         per_rule = collections.OrderedDict()
         for h in sorted(hits, key=lambda h: (-h.weight, h.line)):
             if h.rule in self.disabled:
