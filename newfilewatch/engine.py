@@ -556,7 +556,7 @@ class _Scan(object):
                      text=_excerpt(head, request.start()))
         sock = _CGI_SOCKET.search(head)
         if sock:
-            shell = _SHELL_STR_L.search(head.lower())
+            shell = _shell_str(head.lower())
             if shell or b'/dev/tcp/' in head:
                 self.hit('cgi.revshell', head, sock.start())
         if execm and not is_shell:
@@ -630,7 +630,8 @@ class _Scan(object):
         if depth == 0 and len(data) <= 16384:
             if _SMALL_GATE_REV.search(rev):
                 self.small_script(data)
-            if _SYMBOL_HINT.search(data) or _SYMBOL_COUNTED.search(data) and (
+            if _SYMBOL_HINT.search(data) or (b'chr(' in data or b'CHR(' in data or
+                                             b'].$' in data or b'] . $' in data) and (
                     data.count(b'chr(') + data.count(b'CHR(') >= 6 or
                     data.count(b'].$') + data.count(b'] . $') >= 6):
                 self.symbol_code(data)
@@ -777,10 +778,8 @@ _SMALL_DYN_NAMES = ('array_diff_assoc', 'array_diff_key', 'array_diff_uassoc', '
 _SMALL_GATE_REV = re.compile(
     ('\\((?:\\s|/\\*.{0,4000}?\\*/|\\n[^\\n]{0,4000}?(?://|\\#))*(?:[\\]}]|[a-z0-9_]+\\$|(?:%s)(?![a-z0-9_$]))'
      % _reversed_trie([n[::-1] for n in _SMALL_DYN_NAMES])).encode(), re.S)
-# Byte gates for symbol_code: a variable named of underscores or ${..}; and chr( / ].$ joins
-# (only then are they counted).
+# Byte gate for symbol_code: a variable named of underscores, or ${..}.
 _SYMBOL_HINT = re.compile(rb'\$(?:_(?:[_(=\[{.)]| =)|\{)')
-_SYMBOL_COUNTED = re.compile(rb'\((?<=chr\(|CHR\()|\$(?:(?<=\]\.\$)|(?<=\] \. \$))')
 # A call through a variable: $_(..), $__[..](..), ${..}(..), $x(..) (not a method: no -> before).
 _SYMBOL_CALL = re.compile(rb'(?<![\w>:$])(?:\$_+|\$\{[^{}]{1,200}\}|\$[A-Za-z_]\w*)\s*'
                           rb'(?:(?:\[[^\]\n]{0,40}\]|\{[^}\n]{0,40}\})\s*)*\(')
@@ -897,6 +896,18 @@ _RECON = re.compile(rb'(?<![\w>:$])(?:php_uname|posix_getpwuid|posix_getgrgid|di
                     rb'disk_total_space|getmyuid|get_current_user|posix_geteuid)\s*\(|'
                     rb'[\'"](?:safe_mode|disable_functions|open_basedir)[\'"]|/etc/passwd|uname -a',
                     re.I)
+
+
+def _shell_str(low):
+    """_SHELL_STR on lower-cased text; literal byte tests first, since its alternation opens
+    on many different bytes and makes sre try every position."""
+    if b'/bin/' in low or b'cmd.exe' in low or b'pty.spawn' in low or b'dup2' in low or \
+            b'/dev/tcp/' in low or _SH_I.search(low):
+        return _SHELL_STR_L.search(low)
+    return None
+
+
+_SH_I = re.compile(rb'sh\s+-i')
 
 
 # Lower-case twins of the re.I patterns that scan a whole buffer (see _lowered).
@@ -1900,7 +1911,7 @@ class _Php(object):
         calls = self.calls
         sock = [s for name in SOCKETS for s, _ in calls.get(name, ())]
         if sock or b'/dev/tcp/' in data:
-            shell = _SHELL_STR_L.search(self.low)
+            shell = _shell_str(self.low)
             if shell and (sock or calls.keys() & OS_SINKS):
                 self.hit('php.revshell.socket_shell', min(sock) if sock else shell.start())
         writes = calls.keys() & {'file_put_contents', 'fwrite', 'fputs', 'copy'}
