@@ -924,9 +924,9 @@ _FIELD_NAME_L = re.compile(rb'name(?<![\w-]name)\s*=\s*\\?[\'"]?([a-z_]\w{0,40})
 _DYNCALL_REV = re.compile(rb'\(\s*[a-z0-9_]+\$(?<=[a-z_]\$)|\$\s*\(\s*[\])]')
 
 
-# Calls opened back to back at the end of a line prefix ('isset( intval( '), and one of them.
-_OPENER = re.compile(rb'(->|::)?(\$?\\?[A-Za-z_][A-Za-z0-9_\\]*)\s*\(\s*')
-_OPENERS_TAIL = re.compile(rb'(?<![\w$\\])(?:(?:->|::)?\$?\\?[A-Za-z_][A-Za-z0-9_\\]*\s*\(\s*)+$')
+# One call opener ('name (') read backwards: blanks, '(', blanks, the name, then '$' of a
+# variable or '->'/'::' of a method (reversed).
+_OPENER_REV = re.compile(rb'\s*\(\s*([A-Za-z0-9_\\]+)(\$)?(>-|::)?')
 
 
 # '(' of a call of a run-time name, on the reversed buffer: after a variable, ']', ')', '}'.
@@ -1525,14 +1525,16 @@ class _Php(object):
     @staticmethod
     def sanitized_by_openers(prefix):
         """Do the calls opened at the end of `prefix` ('f( g( ') include a sanitizer?"""
-        m = _OPENERS_TAIL.search(prefix, max(0, len(prefix) - 240))
-        if m is None:
-            return False
-        for om in _OPENER.finditer(m.group(0)):
-            if om.group(1) is None and \
-                    om.group(2).lower().lstrip(b'\\').decode('latin-1') in SANITIZERS:
+        rev = prefix[-240:][::-1]              # walk back opener by opener: a '$'-anchored
+        i = 0                                  # search would try every start position
+        while True:
+            m = _OPENER_REV.match(rev, i)
+            if m is None:
+                return False
+            if m.group(2) is None and m.group(3) is None and \
+                    m.group(1)[::-1].lower().lstrip(b'\\').decode('latin-1') in SANITIZERS:
                 return True
-        return False
+            i = m.end()
 
     def region(self, pos):
         """(lo, hi): the stretch around pos with no PHP function definition inside, the
