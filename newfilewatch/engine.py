@@ -714,7 +714,11 @@ class _Scan(object):
     def callee_may_be_anything(self, code, var):
         """False when every assignment of $var folds to the name of a harmless function."""
         needle = re.compile(rb'\$' + re.escape(var) + rb'\s*=(?![=>])\s*([^;]{1,400});')
-        rhss = [m.group(1) for m in needle.finditer(code)]
+        rhss = []
+        for m in needle.finditer(code):
+            pick = _TERNARY_PICK.match(m.group(1))
+            # cond ? 'a' : 'b': whatever decides, the value is one of the two literals
+            rhss.extend(pick.groups() if pick else (m.group(1),))
         if rhss and all(_LITERAL_ARRAY.match(r) and not _spells_dangerous(r) for r in rhss):
             return False                       # a registry of names the code wrote out
         values = [decode.fold(r, None, self.budget) for r in rhss]
@@ -1637,7 +1641,8 @@ class _Php(object):
             return out                         # follow taint two assignments deep, no further
         if ctx.head.startswith('=') and all(n in PASS_THROUGH for n in names):
             var = ctx.head[1:]
-            if var != via and not var.startswith('_') and var != 'GLOBALS':
+            if var != via and not var.startswith('_') and var != 'GLOBALS' and \
+                    not _picks_literal(data, end):
                 out.append(var)
         elif ctx.head == 'foreach':
             m = _FOREACH_AS.match(data, end)
@@ -2021,6 +2026,23 @@ def _is_dangerous_name(arg):
 def _spells_dangerous(text):
     low = text.strip().lower()
     return low in _DANGEROUS_BYTES or _SPELLED_CALL.search(low[:4096]) is not None
+
+
+_TERNARY_LITERALS = re.compile(
+    rb'\s*(?:\[[^\]\n]{0,80}\]\s*)*(?:(?:[=!]==?|[<>]=?)\s*(?:[\'"][^\'"\n]{0,80}[\'"]|[\w.]+)\s*|\)\s*)?'
+    rb'\?(?![?>])\s*(?:[\'"][^\'"\n]{0,120}[\'"]|-?\d+|true|false|null)\s*:\s*'
+    rb'(?:[\'"][^\'"\n]{0,120}[\'"]|-?\d+|true|false|null)\s*;', re.I)
+
+
+_TERNARY_PICK = re.compile(rb'[^?;]{1,300}\?(?![?>])\s*([\'"][^\'"\n]{0,120}[\'"])\s*:\s*'
+                           rb'([\'"][^\'"\n]{0,120}[\'"])\s*$')
+
+
+def _picks_literal(data, end):
+    """Is the request value ending at `end` only the condition of a ternary that picks
+    between two literals ($f = $_GET['d'] ? 'a' : 'b';)?  Then the variable holds one of
+    the file's own constants, not a client-chosen value: the taint stops at the condition."""
+    return _TERNARY_LITERALS.match(data, end, end + 600) is not None
 
 
 def _static_string(expr):

@@ -558,3 +558,21 @@ def test_minified_js_and_legit_chr_are_not_symbol_code(eng):
            b"$line = chr(124) . chr(32) . chr(32) . chr(124) . chr(32) . chr(32) . chr(124);\necho box(10), $line;\n")
     v = eng.analyse(fmt, 'cli/table.php')
     assert 'php.obfuscation.symbol_code' not in rules(v) and not v.suspicious
+
+
+# --- gaps found with hand-written samples ---------------------------------------------------
+
+def test_request_condition_picking_between_literals_is_not_request_controlled(eng):
+    """The client decides WHICH of two names the file wrote out, not what runs."""
+    benign = (b"<?php\n$rows = load_rows();\n"
+              b"$sorter = $_GET['desc'] ? 'array_reverse' : 'array_values';\n"
+              b"$rows = $sorter($rows);\nprint_r($rows);\n")
+    v = eng.analyse(benign, '/var/www/html/list.php')
+    assert not v.suspicious and v.score == 0, v
+    # near-miss the other way: a branch that is the request value itself stays tainted
+    shell = b'<?php\n$f = $_GET["x"] ? $_GET["x"] : "phpinfo";\n$f($_GET["c"]);\n'
+    v = eng.analyse(shell, '/var/www/html/s.php')
+    assert v.suspicious and 'php.call.request_function' in rules(v), v
+    # and a literal branch that names an execution function is still seen
+    shell = b'<?php\n$f = $_GET["x"] ? "system" : "phpinfo";\n$f($_GET["c"]);\n'
+    assert eng.analyse(shell, '/var/www/html/s2.php').suspicious
