@@ -948,6 +948,7 @@ class _Php(object):
         self.done_sites = set()
         self.reported = set()
         self.extracted = False                        # extract($_POST) & co. seen
+        self.request_writes = []                      # (callee, pos): writes to client paths
         self.sink_parens = []
         self._dynamic = None
         self._assigned = {}
@@ -1594,6 +1595,7 @@ class _Php(object):
                         if not mode or not re.match(rb'\s*[\'"][wacx]', mode):
                             continue
                     self.hit('php.write.request_path', pos, key='write:' + callee)
+                    self.request_writes.append((callee, pos))
                     continue
                 elif callee == 'mail':
                     self.hit('php.mailer.request_recipients', pos, key='mail')
@@ -1930,6 +1932,66 @@ class _Php(object):
                         if name != 'copy' and not (writes - {'copy'}) and 'copy' not in calls:
                             continue
                         self.hit('php.dropper.remote_write', start, key='dropper')
+        for callee, pos in self.request_writes:
+            if self.writes_fetched(callee, pos):
+                self.hit('php.dropper.remote_write', pos, key='dropper')
+                break
+
+    def writes_fetched(self, callee, pos):
+        """Does the write to a client-chosen path at pos store content fetched from a URL
+        (a literal http/ftp one or one the request names)?  That is a dropper whatever the
+        URL: the client picks both what lands on disk and where."""
+        data = self.data
+        paren = self.paren_before(pos)
+        args = _args(data, paren)
+        if callee == 'copy':
+            return self.remote_source(_nth_arg(args, 0), 1)
+        if callee == 'file_put_contents':
+            contents = [_nth_arg(args, 1)]
+        elif callee == 'fopen':
+            contents = [_nth_arg(_args(data, p), 1)
+                        for name in ('fwrite', 'fputs') for _, p in self.calls.get(name, ())]
+        else:
+            return False
+        return any(self.fetched(c, 1) for c in contents if c)
+
+    def fetched(self, expr, depth):
+        """Is `expr` (or a variable it names, followed `depth` assignments back) the
+        result of fetching a remote or request-named source?"""
+        for m in _FETCH_CALL.finditer(expr):
+            name = m.group(1).lower()
+            if name == b'curl_exec':
+                if any(self.remote_source(_nth_arg(_args(self.data, p), 0), 1)
+                       for _, p in self.calls.get('curl_init', ())) or \
+                        _CURL_URL_REQ.search(self.data):
+                    return True
+                continue
+            if self.remote_source(_nth_arg(_args(expr, m.end() - 1), 0), 1):
+                return True
+        if depth > 0:
+            for var in set(_VAR.findall(expr)):
+                if var.startswith(b'_') or var == b'this':
+                    continue
+                for _, rhs in self.assignments(var.decode('latin-1'), limit=4):
+                    if self.fetched(rhs, depth - 1):
+                        return True
+        return False
+
+    def remote_source(self, expr, depth):
+        """A URL literal, request input, or a variable holding either (depth steps back)."""
+        if not expr:
+            return False
+        e = expr.lstrip().lower()
+        if e[:5] in (b"'http", b'"http', b"'ftp:", b'"ftp:') or _REQ_SUPER.search(expr):
+            return True
+        if depth > 0:
+            for var in set(_VAR.findall(expr)):
+                if var.startswith(b'_') or var == b'this':
+                    continue
+                for _, rhs in self.assignments(var.decode('latin-1'), limit=4):
+                    if self.remote_source(rhs, depth - 1):
+                        return True
+        return False
 
 
 # Text just before a $var that gives it a value: foreach (.. as $k => $v), by-reference,
@@ -2034,6 +2096,9 @@ _TERNARY_LITERALS = re.compile(
     rb'(?:[\'"][^\'"\n]{0,120}[\'"]|-?\d+|true|false|null)\s*;', re.I)
 
 
+_FETCH_CALL = re.compile(rb'(?<![\w$>:])(file_get_contents|curl_exec|file|fopen|stream_get_contents)\s*\(', re.I)
+_REQ_SUPER = re.compile(rb'\$_(?:GET|POST|REQUEST|COOKIE)\b|\$HTTP_(?:GET|POST)_VARS\b')
+_CURL_URL_REQ = re.compile(rb'CURLOPT_URL\s*,\s*[^;)]{0,80}\$_(?:GET|POST|REQUEST|COOKIE)\b')
 _TERNARY_PICK = re.compile(rb'[^?;]{1,300}\?(?![?>])\s*([\'"][^\'"\n]{0,120}[\'"])\s*:\s*'
                            rb'([\'"][^\'"\n]{0,120}[\'"])\s*$')
 

@@ -576,3 +576,18 @@ def test_request_condition_picking_between_literals_is_not_request_controlled(en
     # and a literal branch that names an execution function is still seen
     shell = b'<?php\n$f = $_GET["x"] ? "system" : "phpinfo";\n$f($_GET["c"]);\n'
     assert eng.analyse(shell, '/var/www/html/s2.php').suspicious
+
+
+def test_request_fetch_written_to_a_request_path_is_a_dropper(eng):
+    """The client names both the URL fetched and where it lands: a dropper."""
+    for src in (b"<?php\n$d = file_get_contents($_GET['src']);\n"
+                b"file_put_contents(__DIR__ . '/' . $_GET['dst'], $d);\n",
+                b'<?php\n$u = $_POST["u"]; $ch = curl_init($u);\n$body = curl_exec($ch);\n'
+                b'$h = fopen($_POST["to"], "w"); fwrite($h, $body);\n'):
+        v = eng.analyse(src, '/var/www/html/d.php')
+        assert v.suspicious and 'php.dropper.remote_write' in rules(v), v
+    # near-miss: a local template saved under a request name is only the weaker write rule
+    near = (b'<?php\n$d = file_get_contents(__DIR__ . "/template.txt");\n'
+            b'file_put_contents(__DIR__ . "/" . $_GET["dst"], $d);\n')
+    v = eng.analyse(near, '/var/www/html/t.php')
+    assert not v.suspicious and 'php.dropper.remote_write' not in rules(v), v
