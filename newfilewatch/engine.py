@@ -1596,6 +1596,11 @@ class _Php(object):
                             continue
                     self.hit('php.write.request_path', pos, key='write:' + callee)
                     self.request_writes.append((callee, pos))
+                    if callee in ('move_uploaded_file', 'copy') and via is None and \
+                            self.form_picks_directory(pos, end):
+                        self.hit('php.write.request_path', pos, key='writedir',
+                                 text='the page\'s own upload form chooses the directory: %s'
+                                 % _excerpt(data, pos))
                     continue
                 elif callee == 'mail':
                     self.hit('php.mailer.request_recipients', pos, key='mail')
@@ -1651,6 +1656,23 @@ class _Php(object):
             if m:
                 out.extend(v.decode('latin-1') for v in m.groups() if v)
         return out
+
+    def form_picks_directory(self, pos, end):
+        """Does the request value at pos open the destination (`$_POST['dir'] . '/' ..`)
+        of an upload, named by a field of a file-upload form on the same page?  An uploader
+        that lets its visitor choose the directory is a shell's tool; an application's
+        upload goes to a directory the code fixes."""
+        data = self.data
+        if not data[max(0, pos - 40):pos].rstrip(b' \t\r\n(').endswith(b','):
+            return False
+        sub = _SUBSCRIPT_AFTER.match(data, end)
+        if not sub or not re.match(rb'\s*\.', data[sub.end():sub.end() + 20]):
+            return False
+        key = re.match(rb'\s*\[\s*([\'"]?)(\w{1,40})\1\s*\]', sub.group(0))
+        if not key or not _FILE_INPUT.search(self.low):
+            return False
+        field = key.group(2).lower()
+        return any(m.group(1) == field for m in _FIELD_NAME_L.finditer(self.low))
 
     def paren_before(self, pos):
         """Offset of the '(' of the innermost call enclosing pos (approximate, bounded)."""
@@ -2096,6 +2118,7 @@ _TERNARY_LITERALS = re.compile(
     rb'(?:[\'"][^\'"\n]{0,120}[\'"]|-?\d+|true|false|null)\s*;', re.I)
 
 
+_FILE_INPUT = re.compile(rb'<input[^>]{0,200}type\s*=\s*[\'"]?file\b')
 _FETCH_CALL = re.compile(rb'(?<![\w$>:])(file_get_contents|curl_exec|file|fopen|stream_get_contents)\s*\(', re.I)
 _REQ_SUPER = re.compile(rb'\$_(?:GET|POST|REQUEST|COOKIE)\b|\$HTTP_(?:GET|POST)_VARS\b')
 _CURL_URL_REQ = re.compile(rb'CURLOPT_URL\s*,\s*[^;)]{0,80}\$_(?:GET|POST|REQUEST|COOKIE)\b')

@@ -591,3 +591,30 @@ def test_request_fetch_written_to_a_request_path_is_a_dropper(eng):
             b'file_put_contents(__DIR__ . "/" . $_GET["dst"], $d);\n')
     v = eng.analyse(near, '/var/www/html/t.php')
     assert not v.suspicious and 'php.dropper.remote_write' not in rules(v), v
+
+
+UPLOADER_FORM = (b'<form method=post enctype=multipart/form-data><input type=file name=f>'
+                 b'<input name=path><input type=submit></form>')
+
+
+def test_upload_form_choosing_the_directory_is_a_shell_tool(eng):
+    src = (b"<?php\nif (isset($_FILES['f'])) {\n"
+           b"    move_uploaded_file($_FILES['f']['tmp_name'], $_POST['path'] . '/' . $_FILES['f']['name']);\n"
+           b"    echo 'ok';\n}\n?>\n" + UPLOADER_FORM)
+    v = eng.analyse(src, '/var/www/html/u.php')
+    assert v.suspicious and rules(v) == {'php.write.request_path'}, v
+    # the same call without a form of its own on the page is only the single write hit
+    v = eng.analyse(src[:src.index(b'?>')], '/var/www/html/u2.php')
+    assert not v.suspicious and v.score == 8, v
+
+
+def test_avatar_upload_to_a_fixed_directory_is_clean(eng):
+    src = (b"<?php\nif (isset($_FILES['avatar'])) {\n"
+           b"    $ext = strtolower(pathinfo($_FILES['avatar']['name'], PATHINFO_EXTENSION));\n"
+           b"    if (!in_array($ext, array('jpg', 'png', 'gif'), true)) { die('bad type'); }\n"
+           b"    $name = bin2hex(random_bytes(16)) . '.' . $ext;\n"
+           b"    move_uploaded_file($_FILES['avatar']['tmp_name'], __DIR__ . '/uploads/avatars/' . $name);\n"
+           b"}\n?>\n<form method=\"post\" enctype=\"multipart/form-data\"><input type=\"file\" name=\"avatar\">"
+           b"<input type=\"hidden\" name=\"path\" value=\"x\"><input type=\"submit\"></form>")
+    v = eng.analyse(src, '/var/www/html/avatar.php')
+    assert not v.suspicious and v.score == 0, v
