@@ -277,6 +277,8 @@ def _worth_deep_look(data, rev):
         return True                          # preg_replace('/../e', ...) evaluates code
     if (len(data) <= 16384 or b'verrts' in rev or _split_pieces(data)) and _DYN_REV.search(rev):
         return True                          # a function named at run time (maybe from pieces)
+    if (b'->' in data and _PROP_CALL_REV.search(rev)) and _INPUT_RE.search(data):
+        return True                          # ($obj->prop)(..): a callable held in a property
     first = _INPUT_RE.search(data)
     if first is not None or b'tupni//:php' in rev or b'sredaeh' in rev:
         if _input_near_weak(data, rev, first):
@@ -288,6 +290,10 @@ def _worth_deep_look(data, rev):
 
 
 _FORM_TAG = re.compile(rb'<(?i:form|input)')
+# on the reversed, lower-cased buffer: '($obj->prop)(' and '->__invoke('
+_PROP_CALL_REV = re.compile(rb'\(\s*\)\s*[a-z0-9_]+\s*>-\s*[a-z0-9_]+\$|\(\s*ekovni__\s*>-')
+# a property given a value: '$obj->prop = ' (text just before the value)
+_PROP_ASSIGN_BEFORE = re.compile(rb'\$\w+\s*->\s*(\w+)\s*=\s*$')
 _URL_ARG = re.compile(rb'\([\'"](?i:http)')
 # _DYN_CALL on the reversed, lower-cased buffer: '(' [comments] name '$' | '}' .. '{$'
 # (the name is one run of word bytes checked afterwards: '[a-z0-9_]*[a-z_]\$' backtracks
@@ -959,6 +965,7 @@ class _Php(object):
         self._region_live = {}
         self._sink_close = {}
         self._dyn_parens = None
+        self._prop_calls = None
 
     def hit(self, rule, pos, text=None, weight=None, key=None):
         k = (rule, key if key is not None else pos)
@@ -1444,6 +1451,14 @@ class _Php(object):
         return self._dyn_matches
 
     @property
+    def property_calls(self):
+        """Does the buffer call a callable held in a property (($o->p)(..), ->__invoke)?"""
+        if self._prop_calls is None:
+            self._prop_calls = b'->' in self.data and \
+                _PROP_CALL_REV.search(self.rev_low) is not None
+        return self._prop_calls
+
+    @property
     def dynamic_calls(self):
         """Does the buffer call functions chosen at run time ($f(..), $a[0](..))? (lazy)"""
         if self._dynamic is None:
@@ -1473,6 +1488,8 @@ class _Php(object):
             if last == b'(' and b"'" not in prefix and b'"' not in prefix and \
                     self.sanitized_by_openers(prefix):
                 return False
+            if b'__invoke' in prefix or b'__INVOKE' in prefix:
+                return True
             lo = max(0, pos - 1500)
             if self.in_dynamic_call(pos) or data.find(b'`', lo, pos) >= 0 or \
                     data.find(b'include', lo, pos) >= 0 or data.find(b'require', lo, pos) >= 0 or \
@@ -1481,6 +1498,9 @@ class _Php(object):
         low = prefix.lower()
         if b'include' in low or b'require' in low:
             return True
+        if last == b'=' and b'->' in prefix and _PROP_ASSIGN_BEFORE.search(prefix):
+            return True                        # a property given request input: judge() checks
+                                               # whether the file calls that property
         if _CALLABLE_AFTER.match(data, end) or _SUBSCRIPT_AFTER.match(data, end):
             sub = _SUBSCRIPT_AFTER.match(data, end)
             if _CALLABLE_AFTER.match(data, sub.end() if sub else end):
@@ -1497,7 +1517,8 @@ class _Php(object):
                     data.find(b'`', lo, hi) >= 0 or data.find(b'include', lo, hi) >= 0 or \
                     data.find(b'require', lo, hi) >= 0 or \
                     (self.dynamic_calls and
-                     _DYNCALL_REV.search(self.rev_low, len(data) - hi, len(data) - lo) is not None)
+                     _DYNCALL_REV.search(self.rev_low, len(data) - hi, len(data) - lo) is not None) or \
+                    (self.property_calls and data.find(b'->', lo, hi) >= 0)
             return self._region_live[key]
         return False
 
@@ -1581,7 +1602,8 @@ class _Php(object):
                 elif callee in CALLBACKS and _is_dangerous_name(
                         _nth_arg(_args(data, fpos), CALLBACKS[callee])):
                     rule = 'php.code.request_input'   # array_map('assert', $_POST)
-                elif callee == '$[]':
+                elif callee == '$[]' or callee == '->__invoke':
+                    # $a[0](..), ($this->h)(..), $this->h->__invoke(..): chosen at run time
                     self.hit('php.call.variable_function_input', pos, key='varfunc')
                     continue
                 elif callee.startswith('$') and callee != '$this':
@@ -1635,6 +1657,12 @@ class _Php(object):
                 m = _CALLABLE_AFTER.match(data, end)
                 if m and not data[max(0, pos - 2):pos] in (b'->', b'::'):
                     rule = 'php.call.request_function'
+        if rule is None and not sanitized and not ctx.in_string and \
+                all(n in PASS_THROUGH for n in names):
+            # $obj->h = $_GET['f']; ... ($this->h)(..): the client names the function
+            pm = _PROP_ASSIGN_BEFORE.search(data, max(0, pos - 120), pos)
+            if pm and self.property_called(pm.group(1)):
+                rule = 'php.call.request_function'
         if rule is not None:
             if rule == 'php.include.request_input' and via is not None:
                 self.hit(rule, pos, weight=5)
@@ -1656,6 +1684,14 @@ class _Php(object):
             if m:
                 out.extend(v.decode('latin-1') for v in m.groups() if v)
         return out
+
+    def property_called(self, prop):
+        """Is the value of property `prop` called as a function somewhere in the file:
+        ($x->prop)(..), $x->prop->__invoke(..), call_user_func($x->prop, ..)?"""
+        p = re.escape(prop)
+        return re.search(rb'\(\s*\$\w+\s*->\s*' + p + rb'\s*\)\s*\(|->\s*' + p +
+                         rb'\s*->\s*__invoke\s*\(|call_user_func(?:_array)?\s*\(\s*\$\w+\s*->\s*' +
+                         p + rb'\s*[,)]', self.data, re.I) is not None
 
     def form_picks_directory(self, pos, end):
         """Does the request value at pos open the destination (`$_POST['dir'] . '/' ..`)

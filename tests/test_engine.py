@@ -618,3 +618,20 @@ def test_avatar_upload_to_a_fixed_directory_is_clean(eng):
            b"<input type=\"hidden\" name=\"path\" value=\"x\"><input type=\"submit\"></form>")
     v = eng.analyse(src, '/var/www/html/avatar.php')
     assert not v.suspicious and v.score == 0, v
+
+
+def test_callable_held_in_a_property_called_with_request_input(eng):
+    for src in (b"<?php\nclass L { public $h; function __destruct() { ($this->h)($_REQUEST['m']); } }\n"
+                b"$l = new L; $l->h = $_REQUEST['f'];\n",
+                b'<?php\nclass K { public $h; function run() { return $this->h->__invoke($_POST["a"]); } }\n'
+                b'$k = new K; $f = $_POST["f"]; $k->h = $f; $k->run();\n'):
+        v = eng.analyse(src, '/var/www/html/p.php')
+        assert v.suspicious and {'php.call.request_function',
+                                 'php.call.variable_function_input'} <= rules(v), v
+    # near-miss: the property holds a name the code wrote; request input is only the argument
+    near = (b"<?php\nclass Row { public $fmt; public $name;\n"
+            b"  function show($v) { return ($this->fmt)($v); } }\n"
+            b"$r = new Row; $r->fmt = 'htmlspecialchars'; $r->name = $_POST['name'];\n"
+            b"echo $r->show($r->name);\n")
+    v = eng.analyse(near, '/var/www/html/row.php')
+    assert not v.suspicious and v.score == 0, v
