@@ -95,7 +95,8 @@ _TABLE = [
      'a very long base64/hex literal'),
     # --- PHP: droppers, uploaders, mailers, reverse shells ---------------------------------
     ('php.dropper.remote_write', 'high', 7, 7, 'php-dropper',
-     'code fetched over http(s) and written to disk in the same file'),
+     'content fetched from a URL (a literal http/ftp one, or one the request names) and '
+     'written to disk in the same file'),
     ('php.write.request_path', 'high', 8, 16, 'php-dropper',
      'a file is written/uploaded to a path the client chooses '
      '(move_uploaded_file/copy/file_put_contents/fopen with a request value as destination)'),
