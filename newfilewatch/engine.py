@@ -2026,13 +2026,16 @@ class _Php(object):
                 continue
             if self.remote_source(_nth_arg(_args(expr, m.end() - 1), 0), 1):
                 return True
-        if depth > 0:
-            for var in set(_VAR.findall(expr)):
-                if var.startswith(b'_') or var == b'this':
-                    continue
-                for _, rhs in self.assignments(var.decode('latin-1'), limit=4):
-                    if self.fetched(rhs, depth - 1):
-                        return True
+        return depth > 0 and self.via_assignments(expr, depth, self.fetched)
+
+    def via_assignments(self, expr, depth, test):
+        """test(value, depth - 1) over the values assigned to the variables of `expr`."""
+        for var in set(_VAR.findall(expr)):
+            if var.startswith(b'_') or var == b'this':
+                continue
+            for _, rhs in self.assignments(var.decode('latin-1'), limit=4):
+                if test(rhs, depth - 1):
+                    return True
         return False
 
     def remote_source(self, expr, depth):
@@ -2042,14 +2045,7 @@ class _Php(object):
         e = expr.lstrip().lower()
         if e[:5] in (b"'http", b'"http', b"'ftp:", b'"ftp:') or _REQ_SUPER.search(expr):
             return True
-        if depth > 0:
-            for var in set(_VAR.findall(expr)):
-                if var.startswith(b'_') or var == b'this':
-                    continue
-                for _, rhs in self.assignments(var.decode('latin-1'), limit=4):
-                    if self.remote_source(rhs, depth - 1):
-                        return True
-        return False
+        return depth > 0 and self.via_assignments(expr, depth, self.remote_source)
 
 
 # Text just before a $var that gives it a value: foreach (.. as $k => $v), by-reference,
