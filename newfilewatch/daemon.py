@@ -232,6 +232,16 @@ def _close(service, context):
 
 # --- the commands (run by the CLI in the admin's process) ----------------------------------
 
+def _send(pid, signum):
+    """Signal the daemon; False (and the reason on stderr) when that is not possible."""
+    try:
+        os.kill(pid, signum)
+        return True
+    except OSError as exc:
+        _err('cannot signal pid %d: %s' % (pid, exc.strerror))
+        return False
+
+
 def _err(message):
     sys.stderr.write('%s: %s\n' % (PROG, message))
 
@@ -308,10 +318,7 @@ def stop(cfg):
             _remove(pidfile)
         sys.stdout.write('%s is not running\n' % PROG)
         return 0
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except OSError as exc:
-        _err('cannot signal pid %d: %s' % (pid, exc.strerror))
+    if not _send(pid, signal.SIGTERM):
         return 1
     if not wait_for(lambda: not alive(pid), cfg.daemon.stop_timeout):
         _err('pid %d still running after %ds: sending SIGKILL' % (pid, cfg.daemon.stop_timeout))
@@ -357,10 +364,7 @@ def reload(cfg, config_path):
     if state != 'running':
         _err('not running')
         return 7
-    try:
-        os.kill(pid, signal.SIGHUP)
-    except OSError as exc:
-        _err('cannot signal pid %d: %s' % (pid, exc.strerror))
+    if not _send(pid, signal.SIGHUP):
         return 1
     sys.stdout.write('%s: reload requested (pid %d)\n' % (PROG, pid))
     return 0

@@ -1586,7 +1586,6 @@ class _Php(object):
         sanitized = any(n in SANITIZERS for n in names) or \
             data[max(0, pos - 14):pos].replace(b' ', b'').lower().rstrip(b'(').endswith(
             (b'(int)', b'(float)', b'(bool)', b'(integer)', b'(double)', b'(boolean)'))
-        text = None
         rule = None
         if not sanitized:
             for idx, (callee, argi, fpos) in enumerate(frames):
@@ -1641,8 +1640,6 @@ class _Php(object):
                 rule = 'php.exec.request_input'
             if rule is None and ctx.head.startswith(('include', 'require')):
                 rule = 'php.include.request_input'
-                if via is not None:
-                    text = None
             if rule is None and via is None and not ctx.in_string and \
                     all(n in PASS_THROUGH for n in names):
                 # $_GET['f']($_GET['a']): the client names the function

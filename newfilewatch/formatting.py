@@ -38,7 +38,7 @@ def event(kind, when, finding=None, **extra):
                       score=finding.score, hits=hit_dicts(finding), synthetic=extra.pop(
                           'synthetic', False))
         if finding.note:
-            record['note'] = finding.note
+            record['note'] = one_line(finding.note, 1000)   # may quote a symlink's target
     for key, value in extra.items():
         record[key] = escape_name(value) if key == 'path' and isinstance(value, str) else value
     return json.dumps(record, ensure_ascii=False, sort_keys=False)

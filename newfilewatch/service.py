@@ -19,6 +19,7 @@ from newfilewatch import alerts
 from newfilewatch import config as configmod
 from newfilewatch import state
 from newfilewatch import sysctl
+from newfilewatch.escape import escape_name
 from newfilewatch.engine import Engine
 from newfilewatch.pipeline import Pipeline
 from newfilewatch.rules import PathRules
@@ -129,9 +130,10 @@ class Service(object):
             log.warning('no watch dir exists among: %s', ', '.join(cfg.watch.dirs))
         self._check_limit(count)
         self.caught_up = time.time()
-        log.info('watching %d dirs under %s%s', count, ', '.join(self.watcher.roots) or '(none)',
+        log.info('watching %d dirs under %s%s', count, self._roots_text() or '(none)',
                  ' (catching up on changes since %s)' % time.ctime(since) if since else '')
-        self.outputs.emit('ready', time.time(), watches=count, roots=list(self.watcher.roots))
+        self.outputs.emit('ready', time.time(), watches=count,
+                          roots=[escape_name(r) for r in self.watcher.roots])
         return count
 
     def _build(self, cfg):
@@ -161,6 +163,10 @@ class Service(object):
         desk = alerts.AlertDesk(cfg.mail, host, ip, new_files_log=cfg.log.new_files_log, logger=log)
         desk.start()
         return desk
+
+    def _roots_text(self):
+        # roots come from globs such as /home/*/public_html: their names are not the admin's
+        return ', '.join(escape_name(r) for r in self.watcher.roots)
 
     def _check_limit(self, count):
         limit = sysctl.watch_limit()
@@ -279,7 +285,7 @@ class Service(object):
         self.pipeline.scanner, self.pipeline.rules = scanner, rules
         if (new.watch.dirs, rules) != (old.watch.dirs, self.watcher.rules):
             count = self.watcher.reconfigure(new.watch.dirs, rules)
-            log.info('watching %d dirs under %s', count, ', '.join(self.watcher.roots))
+            log.info('watching %d dirs under %s', count, self._roots_text())
         self.watcher.settle_delay = new.watch.settle_delay
         self.watcher.sweep_interval = new.watch.sweep_interval
         if (new.log, new.mail) != (old.log, old.mail):

@@ -10,6 +10,8 @@ import logging
 import os
 import sys
 
+from newfilewatch import formatting
+
 
 class LineFile(object):
     """An append-only text file of lines, reopenable; '-' means stdout."""
@@ -77,7 +79,6 @@ class Outputs(object):
     """
 
     def __init__(self, new_files=None, events=None, desk=None, console=False, logger=None):
-        from newfilewatch import formatting
         self.fmt = formatting
         self.new_files = new_files
         self.events = events

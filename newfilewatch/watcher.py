@@ -25,9 +25,10 @@ import sys
 import time
 
 from newfilewatch import inotify
+from newfilewatch.escape import escape_name
 from newfilewatch.model import Candidate
 from newfilewatch.rules import under
-from newfilewatch.walk import LEAF, join, walk
+from newfilewatch.walk import LEAF, walk
 
 DIR_MASK = (inotify.IN_CLOSE_WRITE | inotify.IN_MOVED_TO | inotify.IN_MOVED_FROM |
             inotify.IN_CREATE | inotify.IN_DELETE_SELF | inotify.IN_ONLYDIR |
@@ -246,7 +247,7 @@ class Watcher(object):
                 'inotify watch limit reached at %d watches (fs.inotify.max_user_watches): '
                 'dirs from %s on are swept every %ds instead of watched. Raise the limit with '
                 '`newfilewatch tune-sysctl` (sets 524288) and reload.',
-                len(self.paths), path, self.sweep_interval)
+                len(self.paths), escape_name(path), self.sweep_interval)
             self.limit_hit = True
             return None
         except OSError as exc:
@@ -299,7 +300,8 @@ class Watcher(object):
     def _report_walk_errors(self):
         for key, count in self._errors.items():
             example = self._error_example[key]
-            self.log.warning('%d dir(s) not watched: %s (e.g. %r)', count, key, example)
+            self.log.warning('%d dir(s) not watched: %s (e.g. %s)', count, key,
+                             escape_name(example))
             if self.walk_error:
                 self.walk_error(example, '%d dir(s) not watched: %s' % (count, key))
         self._errors.clear()
@@ -343,7 +345,7 @@ class Watcher(object):
             if not name:
                 if mask & _MOVE_SELF and directory in self.roots:
                     self.log.warning('watch root %s was moved away; watched again when it is '
-                                     'back (checked every %ds)', directory, self.sweep_interval)
+                                     'back (checked every %ds)', escape_name(directory), self.sweep_interval)
                     self.roots.remove(directory)
                     self.moved_from[('root', wd)] = directory
                 continue
@@ -450,7 +452,7 @@ class Watcher(object):
         current = expand_roots(self.patterns)
         for root in current:
             if root not in self.roots:
-                self.log.info('new watch root %s', root)
+                self.log.info('new watch root %s', escape_name(root))
                 self.roots.append(root)
                 self._walk(root, sweep=True, reason='new root')
         for path in sorted(self.unwatched):

@@ -35,3 +35,9 @@ def test_private_findings_never_carry_content():
 
 def test_scan_line_starts_with_the_path():
     assert formatting.scan_line(F) == '/srv/www/a\\nb\\xff.php: php.exec.request_input'
+
+
+def test_a_note_quoting_a_hostile_symlink_target_stays_one_escaped_line():
+    note = 'symlink to /x\n{"event": "forged"}\udcff, not followed'
+    record = json.loads(formatting.event('new_file', 1e9, F._replace(note=note)))
+    assert record['note'] == 'symlink to /x\\n{"event": "forged"}\\xff, not followed'

@@ -394,3 +394,21 @@ def test_a_root_deleted_or_moved_away_is_watched_again_when_it_is_back(tmp_path)
         h.wait_path(root / 'again.php')
     finally:
         h.close()
+
+
+def test_hostile_dir_names_reach_the_daemon_log_escaped(tmp_path, caplog):
+    """A glob root named by an account ('/home/*/public_html') is that account's text."""
+    import logging
+    caplog.set_level(logging.INFO)
+    pattern = str(tmp_path / '*' / 'public_html')
+    got = []
+    w = Watcher([pattern], RULES, got.append, sweep_interval=3600)
+    try:
+        w.start()
+        evil = os.path.join(os.fsencode(str(tmp_path)), b'x\n2026-01-01 forged line\xff', b'public_html')
+        os.makedirs(evil)
+        w.sweep(time.time())
+        said = [r.getMessage() for r in caplog.records if 'new watch root' in r.getMessage()]
+        assert len(said) == 1 and '\n' not in said[0] and '\\n2026-01-01 forged line\\xff' in said[0]
+    finally:
+        w.close()
