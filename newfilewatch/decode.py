@@ -269,16 +269,35 @@ def concatenations(data, limit=256):
 # functions — never anything with side effects — within a step budget.  Hand-written: no
 # library evaluates PHP expressions without running PHP.
 _FOLD_TOKEN = re.compile(
-    rb"\s*(?:/\*.*?\*/\s*)*(?:(?P<q>['\"])|(?P<var>\$[A-Za-z_]\w*)|(?P<num>-?\d+)|"
-    rb"(?P<fn>[A-Za-z_]\w*)\s*\(|(?P<op>[.^~(),\[\]])|(?P<end>$))", re.S)
+    rb"\s*(?:/\*.*?\*/\s*)*(?:(?P<q>['\"])|(?P<var>\$[A-Za-z_]\w*)|(?P<num>0x[0-9A-Fa-f]+|\d+)|"
+    rb"(?P<arr>array)\s*\(|(?P<fn>[A-Za-z_]\w*)\s*\(|(?P<op>[.^~(),\[\]+*-])|(?P<end>$))", re.S)
 _PURE = frozenset(('strtr', 'str_replace', 'str_ireplace', 'trim', 'ltrim', 'rtrim', 'substr',
-                   'strrev', 'strtolower', 'strtoupper', 'ucfirst', 'lcfirst', 'chr',
+                   'strrev', 'strtolower', 'strtoupper', 'ucfirst', 'lcfirst', 'chr', 'ord',
                    'base64_decode', 'str_rot13', 'hex2bin', 'urldecode', 'rawurldecode',
                    'gzinflate', 'gzuncompress', 'implode', 'join', 'sprintf', 'pack',
-                   'strval', 'str_repeat'))
+                   'strval', 'str_repeat', 'intval', 'hexdec', 'octdec'))
+
+
+def _as_bytes(value):
+    """PHP's string conversion of a folded value (ints print in decimal)."""
+    if isinstance(value, int):
+        return str(value).encode()
+    if isinstance(value, list):
+        raise ValueError                     # 'Array': never what a shell means to build
+    return value
+
+
+def _as_int(value):
+    if isinstance(value, int):
+        return value
+    m = re.match(rb'\s*(-?\d+)', _as_bytes(value))
+    return int(m.group(1)) if m else 0
 
 
 class _Folder(object):
+    """Values are bytes, ints (numbers stay numbers so chr(211^181) and ord('?')-23 fold as
+    PHP computes them) or lists (array(...) / [...] literals, for implode and $a[2])."""
+
     def __init__(self, text, env, budget):
         self.t, self.i, self.env, self.budget, self.steps = text, 0, env, budget, 0
 
@@ -289,20 +308,36 @@ class _Folder(object):
         return m
 
     def expr(self):
-        """concat := unary (('.' | '^') unary)*"""
-        value = self.unary()
+        """concat := sum (('.' | '^') sum)*"""
+        value = self.sum()
         while True:
             m = self.tok()
             op = m.group('op')
             if op not in (b'.', b'^'):
                 return value
             self.i = m.end()
-            rhs = self.unary()
+            rhs = self.sum()
             if op == b'.':
-                value = value + rhs
+                value = _as_bytes(value) + _as_bytes(rhs)
+            elif isinstance(value, int) and isinstance(rhs, int):
+                value = value ^ rhs
             else:
-                value = bytes(a ^ b for a, b in zip(value, rhs))
-            if len(value) > 4096:
+                value = bytes(a ^ b for a, b in zip(_as_bytes(value), _as_bytes(rhs)))
+            if len(_as_bytes(value)) > 4096:
+                raise ValueError
+
+    def sum(self):
+        """sum := unary (('+' | '-' | '*') unary)*, on numbers only"""
+        value = self.unary()
+        while True:
+            m = self.tok()
+            op = m.group('op')
+            if op not in (b'+', b'-', b'*'):
+                return value
+            self.i = m.end()
+            a, b = _as_int(value), _as_int(self.unary())
+            value = a + b if op == b'+' else a - b if op == b'-' else a * b
+            if abs(value) > 1 << 32:
                 raise ValueError
 
     def unary(self):
@@ -311,42 +346,78 @@ class _Folder(object):
             raise ValueError
         m = self.tok()
         self.i = m.end()
-        if m.group('op') == b'~':
-            return bytes((~b) & 0xff for b in self.unary())
-        if m.group('op') == b'(':
+        op = m.group('op')
+        if op == b'~':
+            v = self.unary()
+            return ~v if isinstance(v, int) else bytes((~b) & 0xff for b in v)
+        if op == b'-':
+            return -_as_int(self.unary())
+        if op == b'(':
             v = self.expr()
             self.expect(b')')
-            return v
+            return self.index(v)
+        if op == b'[':
+            return self.index(self.items(b']'))
         if m.group('q'):
             value, end = read_literal(self.t, m.start('q'), limit=1 << 20)
             if value is None:
                 raise ValueError
             self.i = end
-            return value
+            return self.index(value)
         if m.group('num') is not None:
-            return m.group('num')
+            num = m.group('num')
+            return int(num, 16) if num[:2].lower() == b'0x' else int(num)
+        if m.group('arr'):
+            return self.index(self.items(b')'))
         if m.group('var'):
             name = m.group('var')[1:]
             if name not in self.env:
                 raise ValueError
-            return self.env[name]
+            value = self.env[name]
+            m2 = self.tok()
+            if m2.group('op') == b'(' and isinstance(value, bytes):
+                self.i = m2.end()            # $f = 'str_replace'; $f('a', '', ...)
+                return self.index(self.call(value.strip().lower().decode('latin-1'),
+                                            self.items(b')')))
+            return self.index(value)
         if m.group('fn'):
             fn = m.group('fn').lower().decode()
-            args = []
-            m2 = self.tok()
-            if m2.group('op') == b')':
-                self.i = m2.end()
-            else:
-                while True:
-                    args.append(self.expr())
-                    m2 = self.tok()
-                    self.i = m2.end()
-                    if m2.group('op') == b')':
-                        break
-                    if m2.group('op') != b',':
-                        raise ValueError
-            return self.call(fn, args)
+            return self.index(self.call(fn, self.items(b')')))
         raise ValueError
+
+    def items(self, close):
+        """Comma-separated expressions up to `close` (call arguments, array items)."""
+        out = []
+        m = self.tok()
+        if m.group('op') == close:
+            self.i = m.end()
+            return out
+        while True:
+            out.append(self.expr())
+            m = self.tok()
+            self.i = m.end()
+            if m.group('op') == close:
+                return out
+            if m.group('op') != b',':
+                raise ValueError
+
+    def index(self, value):
+        """value[...] : an array item or a string's byte."""
+        while True:
+            m = self.tok()
+            if m.group('op') != b'[':
+                return value
+            self.i = m.end()
+            key = _as_int(self.expr())
+            self.expect(b']')
+            if isinstance(value, int):
+                raise ValueError
+            if not -len(value) <= key < len(value):
+                value = b''
+            elif isinstance(value, list):
+                value = value[key]
+            else:
+                value = value[key:key + 1] if key >= 0 else value[key:len(value) + key + 1]
 
     def expect(self, op):
         m = self.tok()
@@ -357,6 +428,33 @@ class _Folder(object):
     def call(self, fn, args):
         if fn not in _PURE or not args:
             raise ValueError
+        if fn in ('implode', 'join'):
+            glue, parts = (args[0], args[1]) if len(args) > 1 else (b'', args[0])
+            if isinstance(glue, list):
+                glue, parts = parts, glue
+            if not isinstance(parts, list):
+                raise ValueError
+            return _as_bytes(glue).join(_as_bytes(p) for p in parts)
+        if fn == 'ord':
+            a = _as_bytes(args[0])
+            return a[0] if a else 0
+        if fn == 'chr':
+            return bytes((_as_int(args[0]) & 0xff,))
+        if fn == 'intval':
+            return _as_int(args[0])
+        if fn in ('hexdec', 'octdec'):
+            digits = re.sub(rb'[^0-9a-fA-F]' if fn == 'hexdec' else rb'[^0-7]', b'',
+                            _as_bytes(args[0]))[:16]
+            return int(digits, 16 if fn == 'hexdec' else 8) if digits else 0
+        if fn == 'pack':
+            if len(args) != 2 or _as_bytes(args[0]) not in (b'H*', b'h*'):
+                raise ValueError
+            return apply('hex2bin', _as_bytes(args[1]), self.budget) or b''
+        if fn == 'sprintf':
+            if len(args) != 1:
+                raise ValueError             # only a format without arguments is constant
+            return _as_bytes(args[0]).replace(b'%%', b'%')
+        args = [_as_bytes(x) for x in args]
         a = args[0]
         if fn in ('trim', 'ltrim', 'rtrim'):
             return {'trim': a.strip, 'ltrim': a.lstrip, 'rtrim': a.rstrip}[fn]()
@@ -366,9 +464,9 @@ class _Folder(object):
         if fn in ('str_replace', 'str_ireplace') and len(args) == 3:
             return args[2].replace(args[0], args[1]) if args[0] else args[2]
         if fn == 'substr':
-            start = int(args[1]) if len(args) > 1 else 0
+            start = _as_int(args[1]) if len(args) > 1 else 0
             if len(args) > 2:
-                n = int(args[2])
+                n = _as_int(args[2])
                 end = (start + n if start >= 0 else len(a) + start + n) if n >= 0 else len(a) + n
                 return a[start:][:max(0, end - (start if start >= 0 else len(a) + start))] \
                     if n >= 0 else a[start:end]
@@ -379,12 +477,10 @@ class _Folder(object):
             return a.lower() if fn == 'strtolower' else a.upper()
         if fn in ('ucfirst', 'lcfirst'):
             return (a[:1].upper() if fn == 'ucfirst' else a[:1].lower()) + a[1:]
-        if fn == 'chr':
-            return bytes((int(a) & 0xff,))
-        if fn in ('implode', 'join', 'sprintf', 'pack', 'strval'):
-            raise ValueError
+        if fn == 'strval':
+            return a
         if fn == 'str_repeat':
-            n = int(args[1]) if len(args) > 1 else 0
+            n = _as_int(args[1]) if len(args) > 1 else 0
             if n * len(a) > 4096:
                 raise ValueError
             return a * n
@@ -394,16 +490,17 @@ class _Folder(object):
         return out
 
 
-def fold(expr, env=None, budget=None):
+def fold(expr, env=None, budget=None, keep_arrays=False):
     """The constant value of the PHP expression `expr` (bytes), or None.
 
-    `env` maps variable names (bytes, no '$') to values folded before."""
+    `env` maps variable names (bytes, no '$') to values folded before.  With keep_arrays an
+    array literal comes back as a list (for an env: `$a = array(chr(112), ..); $a[0]`)."""
     budget = budget or Budget(max_output=65536, max_layers=4, max_steps=40)
     f = _Folder(expr, env or {}, budget)
     try:
         value = f.expr()
         if f.tok().group('end') is None:
             return None                      # something follows that is not folded
-        return value
+        return value if keep_arrays and isinstance(value, list) else _as_bytes(value)
     except (ValueError, IndexError, OverflowError, RecursionError):
         return None

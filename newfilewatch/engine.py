@@ -15,6 +15,7 @@ it), what decoded literals contain, what sockets are handed to, which handlers a
 .htaccess installs.
 """
 import bisect
+import binascii
 import collections
 import logging
 import os
@@ -245,6 +246,48 @@ _PREG_E_REV = re.compile(rb',\s*([\'"])[a-z]{0,6}e[a-z]{0,6}[^\'"\n]{1,400}\1\s*
 _SPLIT_NEXT = re.compile(rb'\w{1,6}([\'"])\.\1')
 
 
+# A quoted literal made only of hex digit pairs, long enough to hold a statement.
+_HEX_LITERAL = re.compile(rb'[\'"]((?:[0-9a-fA-F]{2}){10,4096})[\'"]')
+_CODE_LIKE = re.compile(rb'^[\x20-\x7e\t\r\n]*[a-zA-Z_]\w*\s*\([\x20-\x7e\t\r\n]*$')
+
+
+def _hex_code(data, limit=4):
+    """[(pos, text)] for bare hex literals that decode to printable text calling something:
+    '617373657274...' is code hidden from every name-based check (pack('H*'), hex2bin or an
+    echo to a client that evaluates it).  Hashes and binary blobs decode to unprintable
+    bytes and are left alone."""
+    out = []
+    for m in _HEX_LITERAL.finditer(data):
+        text = binascii.unhexlify(m.group(1))
+        if _CODE_LIKE.match(text):
+            out.append((m.start(), text))
+            if len(out) >= limit:
+                break
+    return out
+
+
+_NOT_A_CALL = frozenset((b'if', b'elseif', b'while', b'for', b'foreach', b'switch', b'array',
+                         b'function', b'fn', b'isset', b'empty', b'unset', b'list', b'return',
+                         b'echo', b'print', b'and', b'or', b'xor', b'use', b'catch', b'match'))
+
+
+def _returns_callee(code, close):
+    """Is the ')' at code[close] the end of a function call (`f(..)` in `f(..)(..)`), so its
+    return value is what gets called?  Casts, conditions and `($this->cb)(..)` are not."""
+    depth, i = 0, close
+    while i >= 0 and close - i < 600:
+        c = code[i]
+        if c == 0x29:
+            depth += 1
+        elif c == 0x28:
+            depth -= 1
+            if depth == 0:
+                m = re.search(rb'(?<![\w$>:])([A-Za-z_]\w*)\s*$', code[max(0, i - 64):i])
+                return m is not None and m.group(1).lower() not in _NOT_A_CALL
+        i -= 1
+    return False
+
+
 def _split_pieces(data):
     """'cr'.'eat'.'e_fun'...: a quoted piece of at most 6 word bytes between two joins (the
     separator string '.' alone does not count).  bytes.find keeps it at C speed."""
@@ -280,6 +323,8 @@ def _worth_deep_look(data, rev):
     if (b'->' in data and _PROP_CALL_REV.search(rev)) and _INPUT_RE.search(data):
         return True                          # ($obj->prop)(..): a callable held in a property
     first = _INPUT_RE.search(data)
+    if first is not None and _hex_code(data, 1):
+        return True                          # code kept as a bare hex string
     if first is not None or b'tupni//:php' in rev or b'sredaeh' in rev:
         if _input_near_weak(data, rev, first):
             return True
@@ -674,6 +719,9 @@ class _Scan(object):
                         continue
                 if not self.callee_may_be_anything(code, var):
                     continue
+            elif m.group('expr') is not None:
+                if not _returns_callee(code, m.start('expr')):
+                    continue
             else:
                 name = _CB_NAME.search(m.group(0))
                 idx = CALLBACKS.get(name.group(1).lower().decode()) if name else None
@@ -786,7 +834,7 @@ _SYMBOL_VAR = re.compile(rb'_+$')
 # comments blanked) by a variable, a subscript/brace, or one of its function names.
 _SMALL_DYN_NAMES = ('array_diff_assoc', 'array_diff_key', 'array_diff_uassoc', 'array_diff_ukey', 'array_filter', 'array_intersect_assoc', 'array_intersect_key', 'array_intersect_uassoc', 'array_intersect_ukey', 'array_map', 'array_udiff', 'array_udiff_assoc', 'array_udiff_key', 'array_udiff_uassoc', 'array_udiff_ukey', 'array_uintersect', 'array_uintersect_assoc', 'array_uintersect_key', 'array_uintersect_uassoc', 'array_uintersect_ukey', 'array_walk', 'assert', 'call_user_func', 'call_user_func_array', 'create_function', 'eval', 'invoke', 'invokeargs', 'iterator_apply', 'mb_ereg_replace', 'mb_eregi_replace', 'newinstance', 'newinstanceargs', 'ob_start', 'preg_replace_callback', 'register_shutdown_function', 'register_tick_function', 'uasort', 'uksort', 'usort')
 _SMALL_GATE_REV = re.compile(
-    ('\\((?:\\s|/\\*.{0,4000}?\\*/|\\n[^\\n]{0,4000}?(?://|\\#))*(?:[\\]}]|[a-z0-9_]+\\$|(?:%s)(?![a-z0-9_$]))'
+    ('\\((?:\\s|/\\*.{0,4000}?\\*/|\\n[^\\n]{0,4000}?(?://|\\#))*(?:[\\])}]|[a-z0-9_]+\\$|(?:%s)(?![a-z0-9_$]))'
      % _reversed_trie([n[::-1] for n in _SMALL_DYN_NAMES])).encode(), re.S)
 # Byte gate for symbol_code: a variable named of underscores, or ${..}.
 _SYMBOL_HINT = re.compile(rb'\$(?:_(?:[_(=\[{.)]| =)|\{)')
@@ -829,7 +877,11 @@ _SMALL_DYN = re.compile(
     rb'register_tick_function|register_shutdown_function|ob_start|mb_ereg_replace|mb_eregi_replace|'
     rb'call_user_func(?:_array)?|array_map|array_walk|array_filter|usort|uasort|uksort|'
     rb'array_(?:u?diff|u?intersect)_u?(?:key|assoc)|array_u(?:diff|intersect)(?:_u?assoc)?|'
-    rb'iterator_apply|preg_replace_callback)(?=\s*\([^;]{0,300}\$)', re.I)
+    rb'iterator_apply|preg_replace_callback)(?=\s*\([^;]{0,300}\$)'
+    # f(..)(..) / (expr)(..): the value of an expression called as a function (not a cast)
+    rb'|(?<=[\w\'"\])])(?<!\(int)(?<!\(integer)(?<!\(string)(?<!\(array)(?<!\(bool)'
+    rb'(?<!\(boolean)(?<!\(float)(?<!\(double)(?<!\(object)(?<!\(binary)(?<!\(unset)'
+    rb'(?<!\(real)(?P<expr>\))\s*\((?=\s*@?\$)', re.I)
 _LITERAL_ARRAY = re.compile(rb'\s*(?:array\s*\(|\[)[^$()]*[)\]]\s*$', re.I)
 _CB_NAME = re.compile(rb'([A-Za-z_]\w*)\s*$')
 _CLOSURE = re.compile(rb'\s*(?:static\s+)?(?:function|fn)\s*\(', re.I)
@@ -988,6 +1040,10 @@ class _Php(object):
             self.computed()
         if self.depth == 0 and self.calls.keys() & CODE_SINKS:
             self.hidden_payloads()
+        if self.depth < 4 and b'\\' in data and ('eval' in self.calls or 'assert' in self.calls):
+            self.escaped_code()
+        if self.depth < 4:
+            self.hex_code()
         if (b'unction' in data or b'UNCTION' in data) and (
                 self.calls.keys() & (DECODERS | {'chr'}) or b'hexdec' in data or b'ord(' in data) and (
                 self.calls.keys() & CODE_SINKS or _include_calls(data, 1) or
@@ -1022,6 +1078,28 @@ class _Php(object):
                      text='fetches %s, then evaluates: %s' % (
                          _span(data, fetch, 40).decode('latin-1'), _excerpt(data, sink)))
 
+    def hex_code(self):
+        for pos, text in _hex_code(self.data):
+            self.sub_code(text, pos, 'a hex string holds code')
+
+    def escaped_code(self):
+        """eval("\\x65\\x76\\x61\\x6c(...)"): code hidden only by PHP's own string escapes.
+        The literal may be any size (the folding in computed() stops at a few KB)."""
+        data = self.data
+        for name in ('eval', 'assert'):
+            for start, paren in self.calls.get(name, ())[:16]:
+                q = paren + 1
+                while data[q:q + 1] in (b' ', b'\t', b'\r', b'\n', b'@', b'('):
+                    q += 1
+                if data[q:q + 1] != b'"' or not re.match(rb'"[^"]{0,40}\\(?:x[0-9a-fA-F]|[0-7])',
+                                                         data[q:q + 48]):
+                    continue
+                code, _ = decode.read_literal(data, q, limit=4 << 20)
+                if code and b'(' in code:
+                    self.sub_code(code[:self.scan.budget.room()], start,
+                                  '%s() of an escaped string' % name)
+                    return
+
     def custom_decoders(self):
         """eval(f('<long literal>')) where f is defined in this file and decodes (chr/ord,
         hexdec, base64, gzinflate, str_rot13, strrev, XOR): packers ship their own decoder so
@@ -1033,23 +1111,33 @@ class _Php(object):
         if len(data) <= 16384 and self.dynamic_calls:   # $f(decoder('...'))
             sites.extend((m.start(), m.end() - 1) for m in self.dyn_call_matches()[:16])
         known = {}
+        callees = {}                           # site -> its callee variable ($f = f('..'); $f(..))
+        if len(data) <= 16384 and self.dynamic_calls:
+            for m in self.dyn_call_matches()[:16]:
+                if m.group(1) is not None:
+                    callees[m.start()] = m.group(1).decode('latin-1')
         for start, paren in sites[:64]:
             if data[paren:paren + 1] == b'(':
                 args = _args(data, paren)
             else:
                 stop = data.find(b';', paren, paren + 4000)
                 args = data[paren:stop if stop > 0 else paren + 400]
-            calls = [(m.group(1), args, m.end() - 1) for m in _NAMED_CALL.finditer(args)]
+            calls = [(m.group(1), args, m.end() - 1, 80) for m in _NAMED_CALL.finditer(args)]
             for var in set(_VAR.findall(args[:400])):   # $code = f('...'); eval($code);
                 for _, rhs in self.assignments(var.decode('latin-1'), limit=4):
-                    calls.extend((m.group(1), rhs, m.end() - 1) for m in _NAMED_CALL.finditer(rhs[:400]))
-            for fname, text, paren2 in calls[:16]:
+                    calls.extend((m.group(1), rhs, m.end() - 1, 80)
+                                 for m in _NAMED_CALL.finditer(rhs[:400]))
+            if start in callees:               # the function NAME is what the decoder gives
+                for _, rhs in self.assignments(callees[start], limit=4):
+                    calls.extend((m.group(1), rhs, m.end() - 1, 4)
+                                 for m in _NAMED_CALL.finditer(rhs[:400]))
+            for fname, text, paren2, min_len in calls[:16]:
                 low = fname.lower()
                 if low in _ALL_CALL_BYTES or low in (b'array', b'isset', b'empty', b'list'):
                     continue
                 if low not in known:
                     known[low] = self.decoder_defined(fname)
-                if known[low] is None or not self.long_literal_arg(text, paren2):
+                if known[low] is None or not self.long_literal_arg(text, paren2, min_len):
                     continue
                 if _in_comment(data, start):
                     continue
@@ -1083,17 +1171,17 @@ class _Php(object):
         body = body[:_block_end(body)]
         return m.start() if _DECODE_PRIMITIVE.search(body) else None
 
-    def long_literal_arg(self, text, paren):
-        """Is the first argument of the call whose '(' is at text[paren] a long literal (or a
-        variable assigned one)?"""
+    def long_literal_arg(self, text, paren, min_len=80):
+        """Is the first argument of the call whose '(' is at text[paren] a literal of at
+        least min_len bytes (or a variable assigned one)?"""
         arg = (_nth_arg(_args(text, paren, limit=1 << 20), 0) or b'').strip()
         if arg[:1] in (b"'", b'"'):
-            return len(arg) >= 80
+            return len(arg) >= min_len
         m = re.match(rb'\$(\w+)\s*$', arg)
         if m:
             for _, rhs in self.assignments(m.group(1).decode('latin-1'), limit=4):
                 rhs = rhs.strip()
-                if rhs[:1] in (b"'", b'"') and len(rhs) >= 80:
+                if rhs[:1] in (b"'", b'"') and len(rhs) >= min_len:
                     return True
         return False
 
@@ -1192,7 +1280,7 @@ class _Php(object):
             for var, rhs in found:
                 if not first and var in env:
                     continue
-                value = decode.fold(rhs, env, self.scan.budget)
+                value = decode.fold(rhs, env, self.scan.budget, keep_arrays=True)
                 if value is not None and len(value) <= 4096:
                     env[var] = value
                     if _PLAIN_LITERAL.match(rhs):
@@ -1228,6 +1316,7 @@ class _Php(object):
                 env = self.fold_env(self.computed_needs())
             if m.group(1) is not None:
                 value = None if m.group(1) in self.plain else env.get(m.group(1))
+                value = value if isinstance(value, bytes) else None
             else:
                 value = decode.fold(m.group(2), env, self.scan.budget)
             if value is not None and value.strip().lower().lstrip(b'\\') in _DANGEROUS_BYTES:
@@ -1246,8 +1335,9 @@ class _Php(object):
         for name in ('eval', 'assert'):
             for start, paren in self.calls.get(name, ())[:16]:
                 args = _args(data, paren)
-                if b'$' not in args and b'^' not in args:
-                    continue
+                if b'$' not in args and b'^' not in args and not (
+                        b'\\' in args and args.lstrip(b' \t\r\n@(')[:1] == b'"'):
+                    continue                   # a plain literal, or escapes to undo: "\x65.."
                 if env is None:
                     env = self.fold_env(self.computed_needs())
                 value = decode.fold(args, env, self.scan.budget)
@@ -1728,6 +1818,10 @@ class _Php(object):
         while i < len(data) and data[i:i + 1] in b' \t\r\n':
             i += 1
         value, end = decode.read_literal(data, i, limit=4096)
+        if value is None and data[i:i + 1] not in (b"'", b'"'):   # chr(47).$a[2].chr(47).chr(101)
+            arg = _nth_arg(_args(data, paren), 0) or b''
+            if b'$' in arg or b'chr' in arg.lower():
+                value = decode.fold(arg, self.fold_env(set(_VAR.findall(arg))), self.scan.budget)
         if not value or len(value) < 2:
             return False
         delim = value[:1]
@@ -2057,7 +2151,10 @@ _EXEC_BYTES = frozenset(n.encode() for n in CODE_SINKS | OS_SINKS | {
 _SPELLED_CALL = re.compile(('(?<![a-z0-9_])(?:%s)\\s*\\(' % '|'.join(sorted(DANGEROUS_NAMES))).encode())
 
 
-_ASSIGN_ANY = re.compile(rb'\$([A-Za-z_][A-Za-z0-9_]*)\s*=(?![=>])\s*([^;]{1,2000});')
+# the right-hand side may hold quoted ';' ("eval($_POST[x]);" built from pieces)
+_ASSIGN_ANY = re.compile(rb'\$([A-Za-z_][A-Za-z0-9_]*)\s*=(?![=>])\s*'
+                         rb'((?:[^;\'"]|\'[^\'\\]{0,8000}(?:\\.[^\'\\]{0,8000}){0,500}\'|'
+                         rb'"[^"\\]{0,8000}(?:\\.[^"\\]{0,8000}){0,500}"){1,2000});')
 # $name( or ${expr}( or $$x( : a call of a function named at run time
 _DYN_CALL = re.compile(rb'\$(?<![\w>:$]\$)(?:([A-Za-z_]\w*)|\{([^{}]{1,400})\})'
                        rb'\s*(?:/\*.{0,40}?\*/\s*)*\(', re.S)

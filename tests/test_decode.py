@@ -82,3 +82,19 @@ def test_fold_is_bounded_on_hostile_input():
     assert fold(b"(" * 5000 + b"'a'" + b")" * 5000) is None
     long_concat = b" . ".join([b"'ab'"] * 5000)
     assert fold(long_concat) is None                  # more steps than the budget allows
+
+
+def test_fold_numbers_arrays_and_names_held_in_variables():
+    from newfilewatch.decode import fold
+    assert fold(b"chr(211^181) . chr(216^171)") == b'fs'          # numbers XOR as numbers
+    assert fold(b'chr(ord("?") - 23)') == b'('
+    assert fold(b"implode('', array('sy', 'st', 'em'))") == b'system'
+    assert fold(b"join(['as', 'sert'])") == b'assert'
+    assert fold(b"pack('H*', '6173')") == b'as'
+    assert fold(b"'abc'[1] . array('x', 'y')[1]") == b'by'
+    env = {b'r': b'str_replace'}
+    assert fold(b"$r('k', '', 'kbakske6k4k_kdkekckokdke')", env) == b'base64_decode'
+    assert fold(b"$r('a')", {b'r': b'file_get_contents'}) is None  # never an impure call
+    assert fold(b"array('a', 'b')") is None                        # an array is not a string
+    assert fold(b"array('a', 'b')", keep_arrays=True) == [b'a', b'b']
+    assert fold(b"chr(1 << 40)") is None

@@ -635,3 +635,75 @@ def test_callable_held_in_a_property_called_with_request_input(eng):
             b"echo $r->show($r->name);\n")
     v = eng.analyse(near, '/var/www/html/row.php')
     assert not v.suspicious and v.score == 0, v
+
+
+# --- code and names built at run time (folding, escapes, hex, decoders of names) -----------
+def test_eval_of_code_assembled_from_pieces_holding_semicolons(eng):
+    src = (b'<?php\n$a = "ev"; $b = "al($_PO"; $c = "ST[\'k\']);";\n'
+           b'$code = $a . $b . $c; eval($code);\n')
+    src = src.replace(b'$_PO', b'\\$_PO')
+    v = eng.analyse(src, '/var/www/html/a.php')
+    assert v.suspicious and 'php.code.request_input' in rules(v), v
+    # near-miss: a template evaluated from constant pieces, no request input anywhere
+    near = b'<?php\n$a = "return array("; $b = "\'x\' => 1);"; $cfg = eval($a . $b);\n'
+    assert not eng.analyse(near, '/var/www/html/cfg.php').suspicious
+
+
+def test_function_name_built_by_a_replace_held_in_a_variable(eng):
+    src = (b"<?php\n$r = str_replace('q', '', 'sqtqrq_qrqeqpqlqaqcqe');\n"
+           b"$g = $r('z', '', 'czrzezaztez_zfzuznzcztzizozn');\n"
+           b"$f = $g('', base64_decode('ZWNobyAxOw=='));\n$f();\n")
+    v = eng.analyse(src, '/var/www/html/b.php')
+    assert v.suspicious and 'php.call.computed_name' in rules(v), v
+    near = b"<?php\n$r = str_replace('-', '_', 'my-plugin');\n$slug = $r;\necho $slug;\n"
+    assert not eng.analyse(near, '/var/www/html/slug.php').suspicious
+
+
+def test_eval_of_a_string_hidden_only_by_escapes(eng):
+    inner = b"system($_GET['c']);"
+    escaped = b''.join(b'\\x%02x' % c for c in inner)
+    v = eng.analyse(b'<?php eval("' + escaped + b'"); ?>', '/var/www/html/e.php')
+    assert v.suspicious and 'php.exec.request_input' in rules(v), v
+    near = b'<?php echo "\\x41\\x42 tab\\there"; eval("return 1;");'
+    assert not eng.analyse(near, '/var/www/html/n.php').suspicious
+
+
+def test_code_kept_as_a_bare_hex_string(eng):
+    hexed = b"assert($_POST['k']);".hex().encode()
+    src = b"<?php\nif ($_GET['x'] == 'go') { echo sprintf('" + hexed + b"'); }\n"
+    v = eng.analyse(src, '/var/www/html/g.php')
+    assert v.suspicious and 'php.obfuscation.decoded_code' in rules(v), v
+    # near-miss: hashes and colour tables are hex too, but decode to bytes, not code
+    near = (b"<?php\n$known = array('5d41402abc4b2a76b9719d911017c592', "
+            b"'da39a3ee5e6b4b0d3255bfef95601890afd80709');\n"
+            b"if (in_array(md5($_GET['p']), $known)) { echo 'ok'; }\n")
+    assert not eng.analyse(near, '/var/www/html/h.php').suspicious
+
+
+def test_the_value_of_a_call_called_with_request_input(eng):
+    v = eng.analyse(b"<?php\nfunction pick($n) { return 'st' . $n; }\npick($_GET['a'])($_GET['b']);\n",
+                    '/var/www/html/c.php')
+    assert v.suspicious and 'php.small.dynamic_input' in rules(v), v
+    for near in (b"<?php\n$id = (int)($_GET['id']);\necho htmlspecialchars((string)($_GET['q']));\n",
+                 b"<?php\nif (isset($_GET['a'])) ($_GET['a'] === 'x') ? print('x') : print('y');\n"):
+        assert not eng.analyse(near, '/var/www/html/d.php').suspicious, near
+
+
+def test_function_name_given_by_a_decoder_the_file_defines(eng):
+    src = (b"<?php\nfunction dec($s, $k) { $o = '';\n"
+           b"  for ($i = 0; $i < strlen($s); $i += 2) { $o .= chr(hexdec(substr($s, $i, 2)) - $k); }\n"
+           b"  return $o; }\n"
+           b"$f = dec('" + b''.join(b'%02X' % (c + 1) for c in b'system') + b"', 1);\n"
+           b"$f($_POST['c']);\n")
+    v = eng.analyse(src, '/var/www/html/d.php')
+    assert v.suspicious and 'php.code.custom_decoder' in rules(v), v
+
+
+def test_preg_replace_whose_e_modifier_is_spelled_with_chr(eng):
+    src = (b"<?php\n$m = array(chr(101), 'k');\n"
+           b"$out = preg_replace(chr(47) . 'x' . chr(47) . $m[0], $_POST['r'], 'x');\n")
+    v = eng.analyse(src, '/var/www/html/p.php')
+    assert v.suspicious and 'php.preg_replace.eval_modifier' in rules(v), v
+    near = (b"<?php\n$m = array(chr(105));\n"
+            b"$out = preg_replace(chr(47) . 'x' . chr(47) . $m[0], htmlspecialchars($_POST['r']), 'x');\n")
+    assert not eng.analyse(near, '/var/www/html/q.php').suspicious
