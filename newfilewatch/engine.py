@@ -266,6 +266,12 @@ def _hex_code(data, limit=4):
     return out
 
 
+_CLASS_DEF = re.compile(rb'(?<![\w$])(?:class|interface|trait)\s+\w+', re.I)
+# What a careful upload handler looks at before storing a file.
+_NAME_CHECK = re.compile(
+    rb'getimagesize|exif_imagetype|finfo_|mime_content_type|pathinfo|preg_match|in_array|'
+    rb'strrchr|explode\s*\(\s*[\'"]\.|(?<![\w$>])end\s*\(|[\'"]\.?(?:jpe?g|png|gif)[\'"]|'
+    rb'extension|substr\s*\(|\[[\'"]type[\'"]\]|\[[\'"]size[\'"]\]', re.I)
 _NOT_A_CALL = frozenset((b'if', b'elseif', b'while', b'for', b'foreach', b'switch', b'array',
                          b'function', b'fn', b'isset', b'empty', b'unset', b'list', b'return',
                          b'echo', b'print', b'and', b'or', b'xor', b'use', b'catch', b'match'))
@@ -1072,11 +1078,43 @@ class _Php(object):
             self.hit('php.code.decrypted_input', sink,
                      text='decrypts with %s, then evaluates: %s' % (
                          _span(data, crypt, 30).decode('latin-1'), _excerpt(data, sink)))
+        for name in CODE_SINKS:                # eval(file_get_contents('http://..')): the code
+            for start, paren in self.calls.get(name, ())[:16]:   # itself comes from elsewhere
+                if self.fetched(_args(data, paren), 2) and not _in_comment(data, start):
+                    self.hit('php.code.fetched_code', start,
+                             text='evaluates what it fetches: %s' % _excerpt(data, start))
+                    return
         fetch = _URL_LITERAL_L.search(low)
         if fetch and _REMOTE_FETCH_L.search(low):
             self.hit('php.code.remote_fetch', sink,
                      text='fetches %s, then evaluates: %s' % (
                          _span(data, fetch, 40).decode('latin-1'), _excerpt(data, sink)))
+
+    def unchecked_write(self, callee, pos):
+        """A client-chosen write in a script that is little more than that write and never
+        looks at the name or type of what it stores.  Applications that take uploads check
+        the extension or the image type, and sit inside classes and libraries; a stand-alone
+        page that saves anything anywhere is an uploader, installed to install more."""
+        if self.depth or 'unchecked' in self.__dict__:
+            return
+        if callee not in ('move_uploaded_file', 'copy') and not self.client_content(callee):
+            return                             # the client picks the name, not what is stored
+        self.unchecked = True
+        code, where = _php_code(self.data, 4096)
+        if where is None or _CLASS_DEF.search(code) or _NAME_CHECK.search(code):
+            return
+        self.hit('php.write.unchecked', pos)
+
+    def client_content(self, callee):
+        """Does what file_put_contents/fwrite store come from the request (directly or
+        through a variable)?"""
+        data = self.data
+        if callee == 'file_put_contents':
+            contents = [_nth_arg(_args(data, p), 1) for _, p in self.calls.get(callee, ())[:8]]
+        else:
+            contents = [_nth_arg(_args(data, p), 1)
+                        for name in ('fwrite', 'fputs') for _, p in self.calls.get(name, ())[:8]]
+        return any(c and self.remote_source(c, 2) for c in contents)
 
     def hex_code(self):
         for pos, text in _hex_code(self.data):
@@ -1226,6 +1264,8 @@ class _Php(object):
             self.hit('php.globals.form_sink', start,
                      text='never-set variable named like a form field reaches %s(): %s'
                      % (name, _excerpt(data, start)))
+            if name in WRITES:
+                self.unchecked_write(name, start)
         caps = set()
         for cap, names in _CAPABILITIES:
             if calls.keys() & names:
@@ -1707,6 +1747,7 @@ class _Php(object):
                             continue
                     self.hit('php.write.request_path', pos, key='write:' + callee)
                     self.request_writes.append((callee, pos))
+                    self.unchecked_write(callee, pos)
                     if callee in ('move_uploaded_file', 'copy') and via is None and \
                             self.form_picks_directory(pos, end):
                         self.hit('php.write.request_path', pos, key='writedir',
@@ -1942,9 +1983,12 @@ class _Php(object):
                     self.hit('php.callback.dangerous_name', start)
         for start, paren in calls.get('preg_replace', ()):
             if self.regex_has_e(paren):
-                self.hit('php.preg_replace.eval_modifier', start)
-                code = decode.fold(_nth_arg(_args(data, paren, limit=1 << 20), 1) or b'',
-                                   None, self.scan.budget)
+                replacement = (_nth_arg(_args(data, paren, limit=1 << 20), 1) or b'').strip()
+                # old applications gave /e a literal template; code in a variable or a call's
+                # result is code from elsewhere, evaluated
+                self.hit('php.preg_replace.eval_modifier', start,
+                         weight=None if replacement[:1] in (b"'", b'"') else 12)
+                code = decode.fold(replacement, None, self.scan.budget)
                 if code and b'(' in code and self.depth < 4:
                     self.sub_code(code, start, 'preg_replace /e')
         for start, paren in calls.get('ini_get', ()):

