@@ -61,6 +61,13 @@ CALLBACKS = {'call_user_func': 0, 'call_user_func_array': 0, 'array_map': 0,
              'array_intersect_uassoc': -1}
 # write function -> index of the destination argument
 WRITES = {'move_uploaded_file': 1, 'copy': 1, 'file_put_contents': 0, 'fopen': 0, 'rename': 1}
+# procedural SQL calls -> index of the query argument (applications go through a database
+# layer; a page handing the client's text straight to one of these is a SQL console)
+SQL_QUERIES = {'mysql_query': 0, 'mysql_db_query': 1, 'mysqli_query': 1, 'mysql_unbuffered_query': 0,
+               'pg_query': 1, 'mssql_query': 0, 'sqlsrv_query': 1, 'sqlite_query': 1, 'oci_parse': 1}
+# connect calls -> index of the user argument: credentials typed into the page itself
+SQL_LOGINS = {'mysql_connect': 1, 'mysql_pconnect': 1, 'mysqli_connect': 1, 'mssql_connect': 1,
+              'mysqli_real_connect': 2}
 SOCKETS = frozenset(('fsockopen', 'pfsockopen', 'socket_create', 'socket_connect',
                      'stream_socket_client', 'stream_socket_server'))
 FETCHES = frozenset(('file_get_contents', 'fopen', 'curl_init', 'copy', 'readfile'))
@@ -74,7 +81,7 @@ FS_SINKS = frozenset(('unlink', 'rmdir', 'rename', 'chmod', 'chown', 'copy', 'fo
                       'mysqli_query', 'pg_query', 'mssql_query', 'mysql_db_query', 'mail',
                       'fwrite', 'fputs', 'file_get_contents'))
 _ALL_CALLS = (CODE_SINKS | OS_SINKS | DECODERS | set(CALLBACKS) | set(WRITES) | SOCKETS |
-              FETCHES | OTHER_CALLS | FS_SINKS)
+              FETCHES | OTHER_CALLS | FS_SINKS | set(SQL_QUERIES) | set(SQL_LOGINS))
 # Function names whose appearance spelled indirectly is a tell.
 DANGEROUS_NAMES = frozenset(CODE_SINKS | OS_SINKS | {
     'base64_decode', 'gzinflate', 'gzuncompress', 'str_rot13', 'call_user_func',
@@ -228,7 +235,7 @@ _GATE_RE = re.compile(('\\(%s(%s)(?![a-z0-9_$>:])'
 _WEAK_NAMES = tuple(CALLBACKS) + tuple(WRITES) + (
     'preg_replace', 'preg_replace_callback', 'mb_ereg_replace', 'mb_eregi_replace',
     'include', 'require', 'include_once', 'require_once', 'mail', 'fwrite', 'fputs',
-    'extract', 'parse_str')
+    'extract', 'parse_str') + tuple(SQL_QUERIES) + tuple(SQL_LOGINS)
 _WEAK_RE = re.compile(('\\(\\s{0,20}(?:%s|\\]|\\}|[a-z0-9_]+\\$)(?![a-z0-9_$>:])'
                        % _reversed_trie([n[::-1] for n in set(_WEAK_NAMES)])).encode())
 # '$' first: the regex engine skips to each '$' at C speed (an alternation opening on letters
@@ -266,6 +273,9 @@ def _hex_code(data, limit=4):
     return out
 
 
+# An argument that is one value (maybe unescaped or trimmed), not a query built around it.
+_WHOLE_VALUE = re.compile(rb'\s*@?\s*(?:(?:stripslashes|trim|urldecode|base64_decode|'
+                          rb'html_entity_decode)\s*\(\s*)*("?)\$\w+(?:\s*\[[^\]]{1,40}\])*\1[\s)]*$', re.I)
 _CLASS_DEF = re.compile(rb'(?<![\w$])(?:class|interface|trait)\s+\w+', re.I)
 # What a careful upload handler looks at before storing a file.
 _NAME_CHECK = re.compile(
@@ -537,7 +547,9 @@ class _Scan(object):
         if b'<?' in data or (kind == 'php' and b'<script' in data.lower()):
             if kind == 'text':
                 m = re.search(rb'<\?(?:php\b|=)', data, re.I)
-                if m:
+                if m and data.lstrip(b'\xef\xbb\xbf \t\r\n')[:1] == b'<':   # a page, not prose
+                    self.hit('file.php_program_in_text', data, m.start())
+                elif m:
                     self.hit('file.php_in_text', data, m.start())
             self.php(data, None, 0)
 
@@ -1495,8 +1507,8 @@ class _Php(object):
         if not sites:
             return
         sites.sort()
-        sinks = set(CALLBACKS) | set(WRITES) | CODE_SINKS | OS_SINKS | {
-            'mail', 'extract', 'parse_str', 'preg_replace'}
+        sinks = set(CALLBACKS) | set(WRITES) | CODE_SINKS | OS_SINKS | set(SQL_QUERIES) | \
+            set(SQL_LOGINS) | {'mail', 'extract', 'parse_str', 'preg_replace'}
         self.sink_parens = sorted(p for name in self.calls.keys() & sinks
                                   for _, p in self.calls[name])
         work = collections.deque((pos, end, label, None) for pos, end, label in sites)
@@ -1737,6 +1749,15 @@ class _Php(object):
                     continue
                 elif callee.startswith('$') and callee != '$this':
                     self.variable_function(callee[1:], pos)
+                    continue
+                elif callee in SQL_QUERIES and argi == SQL_QUERIES[callee] and \
+                        all(n in PASS_THROUGH for n in names[idx + 1:]):
+                    if _WHOLE_VALUE.match(_nth_arg(_args(data, fpos), argi) or b''):
+                        self.hit('php.sql.request_query', pos, key='sql')
+                    continue
+                elif callee in SQL_LOGINS and argi in (SQL_LOGINS[callee], SQL_LOGINS[callee] + 1) \
+                        and idx == len(frames) - 1:
+                    self.hit('php.sql.request_login', pos, key='sqllogin')
                     continue
                 elif callee in WRITES and argi == WRITES[callee]:
                     if label == 'php://input':

@@ -75,6 +75,12 @@ _TABLE = [
      'one page with an HTML form bundles a shell\'s tools: OS commands plus two more of file '
      'deletion/writes, directory listing, raw SQL, mail, sockets, eval, uploads, server probes '
      '(or five of them without OS commands; weight 6 then)'),
+    ('php.sql.request_query', 'high', 8, 8, 'php-filemanager',
+     'the whole text of a SQL query comes from the request and goes to mysql_query/'
+     'mysqli_query/pg_query...: a SQL console (applications build queries around values)'),
+    ('php.sql.request_login', 'high', 6, 6, 'php-filemanager',
+     'the database user or password of mysql_connect/mysqli_connect comes straight from the '
+     'request or a cookie: a database client for whoever opens the page'),
     ('php.request.extract', 'medium', 4, 4, 'php-exec',
      'extract()/parse_str() turn request input into variables'),
     # --- PHP: obfuscation -----------------------------------------------------------------
@@ -121,6 +127,10 @@ _TABLE = [
      'an image (or icon) holds a PHP/ASP/server-script open tag'),
     ('file.php_in_text', 'medium', 4, 4, 'file-type',
      'a text file (.txt/.log/.csv...) holds PHP code'),
+    ('file.php_program_in_text', 'high', 8, 8, 'file-type',
+     'a text file (.txt/.log/.csv...) holding PHP that is a page from its first byte (PHP or '
+     'HTML, not prose around a snippet): a script staged under a harmless name, to be '
+     'renamed or included later'),
     ('htaccess.php_handler', 'critical', 12, 12, 'file-type',
      '.htaccess makes non-PHP extensions (images, .txt...) run as PHP, or hands a whole '
      'directory to PHP'),

