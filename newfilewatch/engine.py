@@ -276,6 +276,21 @@ def _hex_code(data, limit=4):
 # An argument that is one value (maybe unescaped or trimmed), not a query built around it.
 _WHOLE_VALUE = re.compile(rb'\s*@?\s*(?:(?:stripslashes|trim|urldecode|base64_decode|'
                           rb'html_entity_decode)\s*\(\s*)*("?)\$\w+(?:\s*\[[^\]]{1,40}\])*\1[\s)]*$', re.I)
+# The account list read as a file: the first step of every config grabber / symlinker.
+_PASSWD_READ = re.compile(rb'(?i:file|fopen|file_get_contents|readfile|highlight_file|show_source|'
+                          rb'include|require|include_once|require_once|copy|fread)\s*\(\s*'
+                          rb'[\'"]/etc/(?:passwd|shadow|named\.conf|valiases/|virtual/)')
+# A path into another account's home built from a variable: "/home/$user/public_html".
+_HOME_OF_VAR = re.compile(rb'[\'"]/home\d*/(?:\$\{?\w|[\'"]\s*\.\s*\$)')
+_BYPASS_GATES = (
+    (b'compress.zlib', re.compile(     # reading THROUGH the wrapper sidesteps safe_mode checks
+        rb'(?i:copy|readfile|file_get_contents|file|fopen|highlight_file|show_source)\s*\(\s*'
+        rb'[\'"]compress\.zlib://[\'"]\s*\.')),
+    (b'ld_preload', re.compile(rb'(?i)putenv\s*\(\s*[\'"]LD_PRELOAD|[\'"]LD_PRELOAD[\'"]\s*=>')),
+    (b'ini_restore', re.compile(rb'(?i)ini_restore\s*\(\s*[\'"](?:safe_mode|open_basedir)')),
+    (b'proxycommand', re.compile(rb'(?i)imap_open\s*\([^;]{0,300}-oProxyCommand')),
+    (b'symlink', re.compile(rb'(?i)symlink\s*\(\s*[\'"]/[\'"]')),
+)
 _CLASS_DEF = re.compile(rb'(?<![\w$])(?:class|interface|trait)\s+\w+', re.I)
 # What a careful upload handler looks at before storing a file.
 _NAME_CHECK = re.compile(
@@ -704,9 +719,30 @@ class _Scan(object):
                     data.count(b'chr(') + data.count(b'CHR(') >= 6 or
                     data.count(b'].$') + data.count(b'] . $') >= 6):
                 self.symbol_code(data)
-        if depth == 0 and not _worth_deep_look(data, rev):
-            return
+        if depth == 0:
+            self.escapes(data)
+            if not _worth_deep_look(data, rev):
+                return
         _Php(self, data, origin, depth, rev).run()
+
+    def escapes(self, data):
+        """Ways out of the account the site runs as: the system's user list and other users'
+        homes (config grabbers, symlink attacks), and tricks around safe_mode, open_basedir and
+        disable_functions.  Each is looked for only when a literal it needs is present."""
+        if b'/etc/' in data:
+            m = _PASSWD_READ.search(data)
+            if m and not _in_comment(data, m.start()):
+                self.hit('php.recon.other_accounts', data, m.start())
+        if b'/home' in data:
+            m = _HOME_OF_VAR.search(data)
+            if m and not _in_comment(data, m.start()):
+                self.hit('php.recon.other_accounts', data, m.start())
+        for needle, rx in _BYPASS_GATES:
+            if needle in data or needle.upper() in data:
+                m = rx.search(data)
+                if m and not _in_comment(data, m.start()):
+                    self.hit('php.bypass.restrictions', data, m.start())
+                    return
 
 
     def small_script(self, data):

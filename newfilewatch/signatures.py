@@ -119,6 +119,14 @@ _TABLE = [
      'mail() called inside a loop'),
     ('php.revshell.socket_shell', 'critical', 15, 15, 'revshell',
      'a network socket is opened next to a shell (/bin/sh, cmd.exe, proc_open with the socket)'),
+    ('php.recon.other_accounts', 'high', 6, 12, 'php-recon',
+     'reads the system\'s account list (/etc/passwd, /etc/named.conf, valiases) or builds paths '
+     'into other accounts\' homes from a variable (/home/$user/...): config grabbers and '
+     'symlink attacks on shared hosting; each of the two counts'),
+    ('php.bypass.restrictions', 'high', 8, 8, 'php-recon',
+     'works around safe_mode/open_basedir/disable_functions: reads through compress.zlib://, '
+     'sets LD_PRELOAD for a child process, ini_restore of safe_mode/open_basedir, symlink to /, '
+     'imap_open with -oProxyCommand'),
     ('php.recon.environment', 'low', 2, 2, 'php-recon',
      'probes that shells run on arrival (disable_functions, safe_mode, posix_getpwuid, '
      'error_reporting(0) with set_time_limit(0))'),

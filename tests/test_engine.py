@@ -769,3 +769,29 @@ def test_text_file_that_is_a_php_page_is_staged_code(eng):
            b"    <?php echo do_shortcode('[gallery]'); ?>\n\nThen run `wget` or `curl` to fetch updates.\n")
     v = eng.analyse(doc, '/var/www/html/readme.txt')
     assert not v.suspicious and 'file.php_program_in_text' not in rules(v), v
+
+
+def test_config_grabber_reading_the_account_list_and_other_homes(eng):
+    src = (b"<?php\n$users = file('/etc/passwd');\nforeach ($users as $line) {\n"
+           b"  $u = explode(':', $line);\n  $cfg = '/home/' . $u[0] . '/public_html/wp-config.php';\n"
+           b"  if (is_readable($cfg)) { echo htmlspecialchars(file_get_contents($cfg)); }\n}\n")
+    v = eng.analyse(src, '/var/www/html/c.php')
+    assert v.suspicious and 'php.recon.other_accounts' in rules(v), v
+    # near-miss: the site's own home path written out, and a comment naming /etc/passwd
+    near = (b"<?php\n// never let a path like /etc/passwd through\n"
+            b"define('UPLOADS', '/home/site/public_html/uploads');\n$f = basename($_GET['f']);\n"
+            b"readfile(UPLOADS . '/' . $f);\n")
+    v = eng.analyse(near, '/var/www/html/dl.php')
+    assert not v.suspicious and 'php.recon.other_accounts' not in rules(v), v
+
+
+def test_safe_mode_and_disable_functions_bypasses(eng):
+    for src in (b"<?php\n$file = $_POST['file'];\necho ini_get('disable_functions');\n"
+                b"copy('compress.zlib://' . $file, '/tmp/x'); readfile('/tmp/x');\n",
+                b"<?php\nputenv('LD_PRELOAD=/tmp/x.so');\nerror_reporting(0); set_time_limit(0);\n"
+                b"mail('a@b.c', '', '', '');\n"):
+        v = eng.analyse(src, '/var/www/html/b.php')
+        assert v.suspicious and 'php.bypass.restrictions' in rules(v), v
+    # near-miss: writing a gzip file through the wrapper (a cache or an export)
+    near = b"<?php\ncopy($tmp, 'compress.zlib://' . $cache . '.gz');\n"
+    assert 'php.bypass.restrictions' not in rules(eng.analyse(near, '/var/www/html/gz.php'))
