@@ -286,7 +286,7 @@ _BYPASS_GATES = (
     (b'compress.zlib', re.compile(     # reading THROUGH the wrapper sidesteps safe_mode checks
         rb'(?i:copy|readfile|file_get_contents|file|fopen|highlight_file|show_source)\s*\(\s*'
         rb'[\'"]compress\.zlib://[\'"]\s*\.')),
-    (b'ld_preload', re.compile(rb'(?i)putenv\s*\(\s*[\'"]LD_PRELOAD|[\'"]LD_PRELOAD[\'"]\s*=>')),
+    (b'LD_PRELOAD', re.compile(rb'(?i)putenv\s*\(\s*[\'"]LD_PRELOAD|[\'"]LD_PRELOAD[\'"]\s*=>')),
     (b'ini_restore', re.compile(rb'(?i)ini_restore\s*\(\s*[\'"](?:safe_mode|open_basedir)')),
     (b'proxycommand', re.compile(rb'(?i)imap_open\s*\([^;]{0,300}-oProxyCommand')),
     (b'symlink', re.compile(rb'(?i)symlink\s*\(\s*[\'"]/[\'"]')),
@@ -741,7 +741,9 @@ class _Scan(object):
             if needle in data or needle.upper() in data:
                 m = rx.search(data)
                 if m and not _in_comment(data, m.start()):
-                    self.hit('php.bypass.restrictions', data, m.start())
+                    # no page has a reason to preload a library into the programs it starts
+                    self.hit('php.bypass.restrictions', data, m.start(),
+                             weight=12 if needle == b'LD_PRELOAD' else None)
                     return
 
 

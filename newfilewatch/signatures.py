@@ -123,10 +123,10 @@ _TABLE = [
      'reads the system\'s account list (/etc/passwd, /etc/named.conf, valiases) or builds paths '
      'into other accounts\' homes from a variable (/home/$user/...): config grabbers and '
      'symlink attacks on shared hosting; each of the two counts'),
-    ('php.bypass.restrictions', 'high', 8, 8, 'php-recon',
+    ('php.bypass.restrictions', 'high', 8, 12, 'php-recon',
      'works around safe_mode/open_basedir/disable_functions: reads through compress.zlib://, '
-     'sets LD_PRELOAD for a child process, ini_restore of safe_mode/open_basedir, symlink to /, '
-     'imap_open with -oProxyCommand'),
+     'ini_restore of safe_mode/open_basedir, symlink to /, imap_open with -oProxyCommand, '
+     'or sets LD_PRELOAD for the programs it starts (weight 12: the disable_functions bypass)'),
     ('php.recon.environment', 'low', 2, 2, 'php-recon',
      'probes that shells run on arrival (disable_functions, safe_mode, posix_getpwuid, '
      'error_reporting(0) with set_time_limit(0))'),
