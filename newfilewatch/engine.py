@@ -2486,7 +2486,7 @@ def _in_comment(data, pos):
     lo = max(0, pos - 65536)
     j = data.rfind(b'/*', lo, pos)
     tries = 0
-    while j >= 0 and tries < 8 and data.find(b'//', data.rfind(b'\n', lo, j) + 1, j) >= 0:
+    while j >= 0 and tries < 8 and data.find(b'//', data.rfind(b'\n', lo, j) + 1, j + 1) >= 0:
         tries += 1                         # '//****' : a line comment, not a block opener
         j = data.rfind(b'/*', lo, j)
     if j >= 0 and data.find(b'*/', j + 2, pos) < 0 and data.find(b'?>', j + 2, pos) < 0:

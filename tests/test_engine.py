@@ -795,3 +795,14 @@ def test_safe_mode_and_disable_functions_bypasses(eng):
     # near-miss: writing a gzip file through the wrapper (a cache or an export)
     near = b"<?php\ncopy($tmp, 'compress.zlib://' . $cache . '.gz');\n"
     assert 'php.bypass.restrictions' not in rules(eng.analyse(near, '/var/www/html/gz.php'))
+
+
+def test_star_banner_line_comment_does_not_open_a_block_comment(eng):
+    """'//*****' is a line comment; the '/*' inside it must not hide the code below."""
+    src = (b"<?php\n//*************************\n// command line\n"
+           b"$cmd = $_POST['cmd'];\n$out = shell_exec(\"$cmd\");\necho $out;\n")
+    v = eng.analyse(src, '/var/www/html/s.php')
+    assert v.suspicious and 'php.exec.request_input' in rules(v), v
+    # a real block comment still hides what it encloses
+    assert not eng.analyse(b"<?php\n/* example:\n shell_exec($_POST['cmd']);\n*/\necho 1;\n",
+                           '/var/www/html/doc.php').suspicious
