@@ -258,6 +258,9 @@ _HEX_LITERAL = re.compile(rb'[\'"]((?:[0-9a-fA-F]{2}){10,4096})[\'"]')
 _CODE_LIKE = re.compile(rb'^[\x20-\x7e\t\r\n]*[a-zA-Z_]\w*\s*\([\x20-\x7e\t\r\n]*$')
 
 
+_HEX_NAME = re.compile(rb'[\'"]((?:[0-9a-fA-F]{2}){3,40})[\'"]')
+
+
 def _hex_code(data, limit=4):
     """[(pos, text)] for bare hex literals that decode to printable text calling something:
     '617373657274...' is code hidden from every name-based check (pack('H*'), hex2bin or an
@@ -282,6 +285,8 @@ _PASSWD_READ = re.compile(rb'(?i:file|fopen|file_get_contents|readfile|highlight
                           rb'[\'"]/etc/(?:passwd|shadow|named\.conf|valiases/|virtual/)')
 # A path into another account's home built from a variable: "/home/$user/public_html".
 _HOME_OF_VAR = re.compile(rb'[\'"]/home\d*/(?:\$\{?\w|[\'"]\s*\.\s*\$)')
+_GLOBALS_CALL = re.compile(rb'\$GLOBALS\[\s*(?:\d+|[\'"][^\'"\n]{1,40}[\'"]|\$\w+)\s*\]\s*\(')
+_XSL_PHP_CALL = re.compile(rb'\w+:function(?:String)?\s*\(\s*\\?[\'"]\\?(\w+)\\?[\'"]', re.I)
 _BYPASS_GATES = (
     (b'compress.zlib', re.compile(     # reading THROUGH the wrapper sidesteps safe_mode checks
         rb'(?i:copy|readfile|file_get_contents|file|fopen|highlight_file|show_source)\s*\(\s*'
@@ -737,6 +742,17 @@ class _Scan(object):
             m = _HOME_OF_VAR.search(data)
             if m and not _in_comment(data, m.start()):
                 self.hit('php.recon.other_accounts', data, m.start())
+        if b'egisterPHPFunctions' in data or b'egisterphpfunctions' in data:
+            m = _XSL_PHP_CALL.search(data)   # an XSLT/XPath expression calling system()
+            if m and m.group(1).lower() in _EXEC_BYTES:
+                self.hit('php.callback.dangerous_name', data, m.start(), weight=12,
+                         text='registerPHPFunctions() and an expression calling %s: %s' % (
+                             m.group(1).decode('latin-1'), _excerpt(data, m.start())))
+        if b'$GLOBALS[' in data:
+            m = _GLOBALS_CALL.search(data)    # $GLOBALS[49](..): names kept in a table
+            if m and not _in_comment(data, m.start()):
+                self.hit('php.obfuscation.hidden_function', data, m.start(),
+                         text='calls a function named by a $GLOBALS entry: %s' % _excerpt(data, m.start()))
         for needle, rx in _BYPASS_GATES:
             if needle in data or needle.upper() in data:
                 m = rx.search(data)
@@ -888,7 +904,7 @@ _SYMBOL_VAR = re.compile(rb'_+$')
 # Triage for small_script on the reversed, lower-cased buffer: every _SMALL_DYN match ends
 # in a '(' preceded (gaps of blanks and comments allowed: small_script reads the code with
 # comments blanked) by a variable, a subscript/brace, or one of its function names.
-_SMALL_DYN_NAMES = ('array_diff_assoc', 'array_diff_key', 'array_diff_uassoc', 'array_diff_ukey', 'array_filter', 'array_intersect_assoc', 'array_intersect_key', 'array_intersect_uassoc', 'array_intersect_ukey', 'array_map', 'array_udiff', 'array_udiff_assoc', 'array_udiff_key', 'array_udiff_uassoc', 'array_udiff_ukey', 'array_uintersect', 'array_uintersect_assoc', 'array_uintersect_key', 'array_uintersect_uassoc', 'array_uintersect_ukey', 'array_walk', 'assert', 'call_user_func', 'call_user_func_array', 'create_function', 'eval', 'invoke', 'invokeargs', 'iterator_apply', 'mb_ereg_replace', 'mb_eregi_replace', 'newinstance', 'newinstanceargs', 'ob_start', 'preg_replace_callback', 'register_shutdown_function', 'register_tick_function', 'uasort', 'uksort', 'usort')
+_SMALL_DYN_NAMES = ('__invoke', 'array_diff_assoc', 'array_diff_key', 'array_diff_uassoc', 'array_diff_ukey', 'array_filter', 'array_intersect_assoc', 'array_intersect_key', 'array_intersect_uassoc', 'array_intersect_ukey', 'array_map', 'array_udiff', 'array_udiff_assoc', 'array_udiff_key', 'array_udiff_uassoc', 'array_udiff_ukey', 'array_uintersect', 'array_uintersect_assoc', 'array_uintersect_key', 'array_uintersect_uassoc', 'array_uintersect_ukey', 'array_walk', 'assert', 'call_user_func', 'call_user_func_array', 'create_function', 'eval', 'invoke', 'invokeargs', 'iterator_apply', 'mb_ereg_replace', 'mb_eregi_replace', 'newinstance', 'newinstanceargs', 'ob_start', 'preg_replace_callback', 'register_shutdown_function', 'register_tick_function', 'uasort', 'uksort', 'usort')
 _SMALL_GATE_REV = re.compile(
     ('\\((?:\\s|/\\*.{0,4000}?\\*/|\\n[^\\n]{0,4000}?(?://|\\#))*(?:[\\])}]|[a-z0-9_]+\\$|(?:%s)(?![a-z0-9_$]))'
      % _reversed_trie([n[::-1] for n in _SMALL_DYN_NAMES])).encode(), re.S)
@@ -934,6 +950,7 @@ _SMALL_DYN = re.compile(
     rb'call_user_func(?:_array)?|array_map|array_walk|array_filter|usort|uasort|uksort|'
     rb'array_(?:u?diff|u?intersect)_u?(?:key|assoc)|array_u(?:diff|intersect)(?:_u?assoc)?|'
     rb'iterator_apply|preg_replace_callback)(?=\s*\([^;]{0,300}\$)'
+    rb'|->\s*__invoke(?=\s*\([^;]{0,300}\$)'
     # f(..)(..) / (expr)(..): the value of an expression called as a function (not a cast)
     rb'|(?<=[\w\'"\])])(?<!\(int)(?<!\(integer)(?<!\(string)(?<!\(array)(?<!\(bool)'
     rb'(?<!\(boolean)(?<!\(float)(?<!\(double)(?<!\(object)(?<!\(binary)(?<!\(unset)'
@@ -1169,6 +1186,16 @@ class _Php(object):
     def hex_code(self):
         for pos, text in _hex_code(self.data):
             self.sub_code(text, pos, 'a hex string holds code')
+        names = []                             # array('7068705f756e616d65', ..): php_uname
+        for m in _HEX_NAME.finditer(self.data):
+            name = binascii.unhexlify(m.group(1)).lower()
+            if name in _ALL_CALL_BYTES or name in _DANGEROUS_BYTES:
+                names.append((m.start(), name))
+                if len(names) >= 3 or name in _DANGEROUS_BYTES:
+                    break
+        if len(names) >= 3 or names and names[-1][1] in _DANGEROUS_BYTES:
+            self.hit('php.obfuscation.hidden_function', names[0][0], key='hexnames',
+                     text='hex strings spell %s' % ', '.join(n.decode() for _, n in names))
 
     def escaped_code(self):
         """eval("\\x65\\x76\\x61\\x6c(...)"): code hidden only by PHP's own string escapes.

@@ -55,9 +55,10 @@ _TABLE = [
      'eval/assert of a non-literal expression (templating engines do this too)'),
     ('php.exec.call', 'low', 2, 2, 'php-exec',
      'an OS command function is called (image tools do this too)'),
-    ('php.callback.dangerous_name', 'high', 8, 8, 'php-exec',
+    ('php.callback.dangerous_name', 'high', 8, 12, 'php-exec',
      'a callback-taking function is handed the NAME of an execution function '
-     "(array_map('assert', ..), call_user_func('system', ..))"),
+     "(array_map('assert', ..), call_user_func('system', ..)); weight 12 for an XSLT/XPath "
+     "expression php:function('system', ..) in a file that calls registerPHPFunctions()"),
     ('php.preg_replace.eval_modifier', 'high', 8, 12, 'php-exec',
      'preg_replace with the /e modifier evaluates its replacement as PHP '
      '(weight 12 when the replacement is not a literal template: code from elsewhere)'),

@@ -806,3 +806,21 @@ def test_star_banner_line_comment_does_not_open_a_block_comment(eng):
     # a real block comment still hides what it encloses
     assert not eng.analyse(b"<?php\n/* example:\n shell_exec($_POST['cmd']);\n*/\necho 1;\n",
                            '/var/www/html/doc.php').suspicious
+
+
+def test_functions_reached_through_reflection_xslt_globals_and_hex_names(eng):
+    for name, src in (
+            ('invoke.php', b"<?php\n$f = $_GET['f'];\nClosure::fromCallable($f)->__invoke($_REQUEST['a']);\n"),
+            ('xpath.php', b"<?php\n$x = new DOMXPath(new DOMDocument);\n$x->registerNamespace('php', 'http://php.net/xpath');\n"
+                          b"$x->registerPHPFunctions();\n$x->query(\"//a[php:functionString('system', '\" . $_GET['c'] . \"')]\");\n"),
+            ('globals.php', b"<?php\n$GLOBALS[7] = 'sys' . 'tem';\n$GLOBALS[7]($_COOKIE['c']);\n"),
+            ('hexnames.php', b"<?php\n$fn = array('66696c655f7075745f636f6e74656e7473', '676574637764');\n"
+                             b"function h($s) { return pack('H*', $s); }\n$w = h($fn[0]);\n$w($_POST['p'], $_POST['d']);\n")):
+        v = eng.analyse(src, '/var/www/html/' + name)
+        assert v.suspicious, (name, v)
+    # near-misses: an XSLT filter calling a harmless PHP function, a hash table of hex digests
+    near = (b"<?php\n$p = new XSLTProcessor();\n$p->registerPHPFunctions();\n"
+            b"$xsl = '<xsl:value-of select=\"php:function(\\'ucfirst\\', string(title))\"/>';\n")
+    assert not eng.analyse(near, '/var/www/html/x.php').suspicious
+    near = b"<?php\n$seen = array('a3f5c1', 'ffee00', '00ff00');\necho $seen[0];\n"
+    assert 'php.obfuscation.hidden_function' not in rules(eng.analyse(near, '/var/www/html/c.php'))
