@@ -285,16 +285,17 @@ _PASSWD_READ = re.compile(rb'(?i:file|fopen|file_get_contents|readfile|highlight
                           rb'[\'"]/etc/(?:passwd|shadow|named\.conf|valiases/|virtual/)')
 # A path into another account's home built from a variable: "/home/$user/public_html".
 _HOME_OF_VAR = re.compile(rb'[\'"]/home\d*/(?:\$\{?\w|[\'"]\s*\.\s*\$)')
+_NEW_COM = re.compile(rb'(?i)new\s+COM\s*\(\s*([^;]{1,200}?)\s*[,)]')
 _GLOBALS_CALL = re.compile(rb'\$GLOBALS\[\s*(?:\d+|[\'"][^\'"\n]{1,40}[\'"]|\$\w+)\s*\]\s*\(')
 _XSL_PHP_CALL = re.compile(rb'\w+:function(?:String)?\s*\(\s*\\?[\'"]\\?(\w+)\\?[\'"]', re.I)
 _BYPASS_GATES = (
-    (b'compress.zlib', re.compile(     # reading THROUGH the wrapper sidesteps safe_mode checks
+    (b'bilz.sserpmoc', re.compile(     # reading THROUGH the wrapper sidesteps safe_mode checks
         rb'(?i:copy|readfile|file_get_contents|file|fopen|highlight_file|show_source)\s*\(\s*'
         rb'[\'"]compress\.zlib://[\'"]\s*\.')),
-    (b'LD_PRELOAD', re.compile(rb'(?i)putenv\s*\(\s*[\'"]LD_PRELOAD|[\'"]LD_PRELOAD[\'"]\s*=>')),
-    (b'ini_restore', re.compile(rb'(?i)ini_restore\s*\(\s*[\'"](?:safe_mode|open_basedir)')),
-    (b'proxycommand', re.compile(rb'(?i)imap_open\s*\([^;]{0,300}-oProxyCommand')),
-    (b'symlink', re.compile(rb'(?i)symlink\s*\(\s*[\'"]/[\'"]')),
+    (b'daolerp_dl', re.compile(rb'(?i)putenv\s*\(\s*[\'"]LD_PRELOAD|[\'"]LD_PRELOAD[\'"]\s*=>')),
+    (b'erotser_ini', re.compile(rb'(?i)ini_restore\s*\(\s*[\'"](?:safe_mode|open_basedir)')),
+    (b'dnammocyxorp', re.compile(rb'(?i)imap_open\s*\([^;]{0,300}-oProxyCommand')),
+    (b'knilmys', re.compile(rb'(?i)symlink\s*\(\s*[\'"]/[\'"]')),
 )
 _CLASS_DEF = re.compile(rb'(?<![\w$])(?:class|interface|trait)\s+\w+', re.I)
 # What a careful upload handler looks at before storing a file.
@@ -359,7 +360,8 @@ def _worth_deep_look(data, rev):
     if (b'->' in data and _PROP_CALL_REV.search(rev)) and _INPUT_RE.search(data):
         return True                          # ($obj->prop)(..): a callable held in a property
     first = _INPUT_RE.search(data)
-    if first is not None and _hex_code(data, 1):
+    if first is not None and (len(data) <= 32768 or b'kcap' in rev or b'nib2xeh' in rev) and \
+            _hex_code(data, 1):
         return True                          # code kept as a bare hex string
     if first is not None or b'tupni//:php' in rev or b'sredaeh' in rev:
         if _input_near_weak(data, rev, first):
@@ -569,6 +571,7 @@ class _Scan(object):
                 m = re.search(rb'<\?(?:php\b|=)', data, re.I)
                 if m and data.lstrip(b'\xef\xbb\xbf \t\r\n')[:1] == b'<':   # a page, not prose
                     self.hit('file.php_program_in_text', data, m.start())
+                    return self.php(data, None, 0, deep=True)   # rare: always read in full
                 elif m:
                     self.hit('file.php_in_text', data, m.start())
             self.php(data, None, 0)
@@ -714,23 +717,43 @@ class _Scan(object):
                              text='JSP server code: %s' % _excerpt(head, page.start()))
 
     # --- PHP ----------------------------------------------------------------------------------
-    def php(self, data, origin, depth, base=0):
+    def php(self, data, origin, depth, base=0, deep=False):
         rev = data[::-1].lower()
         if depth == 0 and len(data) <= 16384:
             if _SMALL_GATE_REV.search(rev):
                 self.small_script(data)
             if _SYMBOL_HINT.search(data) or (b'chr(' in data or b'CHR(' in data or
-                                             b'].$' in data or b'] . $' in data) and (
+                                             b'].$' in data or b'] . $' in data or b'}.$' in data) and (
                     data.count(b'chr(') + data.count(b'CHR(') >= 6 or
-                    data.count(b'].$') + data.count(b'] . $') >= 6):
+                    data.count(b'].$') + data.count(b'] . $') + data.count(b'}.$') >= 6):
                 self.symbol_code(data)
         if depth == 0:
-            self.escapes(data)
-            if not _worth_deep_look(data, rev):
+            self.escapes(data, rev)
+            if not deep and not _worth_deep_look(data, rev):
                 return
         _Php(self, data, origin, depth, rev).run()
 
-    def escapes(self, data):
+    def com_objects(self, data):
+        """PHP on Windows reaching the shell or the server's configuration through COM:
+        WScript.Shell / Shell.Application run programs; IIS:// and WinNT:// enumerate sites
+        and accounts.  (Scripting.FileSystemObject and CAPICOM are left alone: libraries use
+        them.)"""
+        for m in _NEW_COM.finditer(data):
+            arg = m.group(1)
+            name = (_static_string(arg) or decode.fold(arg, None, self.budget) or arg).strip()
+            name = name.strip(b'\'"').lower()
+            if name in (b'wscript.shell', b'shell.application'):
+                weight = 12
+            elif name.startswith((b'iis://', b'winnt://', b'wscript.network')):
+                weight = 8
+            else:
+                continue
+            if not _in_comment(data, m.start()):
+                self.hit('php.exec.com_object', data, m.start(), weight=weight,
+                         text='COM %s: %s' % (name[:40].decode('latin-1'), _excerpt(data, m.start())))
+                return
+
+    def escapes(self, data, rev):
         """Ways out of the account the site runs as: the system's user list and other users'
         homes (config grabbers, symlink attacks), and tricks around safe_mode, open_basedir and
         disable_functions.  Each is looked for only when a literal it needs is present."""
@@ -742,7 +765,7 @@ class _Scan(object):
             m = _HOME_OF_VAR.search(data)
             if m and not _in_comment(data, m.start()):
                 self.hit('php.recon.other_accounts', data, m.start())
-        if b'egisterPHPFunctions' in data or b'egisterphpfunctions' in data:
+        if b'snoitcnufphpretsiger' in rev:
             m = _XSL_PHP_CALL.search(data)   # an XSLT/XPath expression calling system()
             if m and m.group(1).lower() in _EXEC_BYTES:
                 self.hit('php.callback.dangerous_name', data, m.start(), weight=12,
@@ -753,13 +776,15 @@ class _Scan(object):
             if m and not _in_comment(data, m.start()):
                 self.hit('php.obfuscation.hidden_function', data, m.start(),
                          text='calls a function named by a $GLOBALS entry: %s' % _excerpt(data, m.start()))
-        for needle, rx in _BYPASS_GATES:
-            if needle in data or needle.upper() in data:
+        if b'moc wen' in rev:
+            self.com_objects(data)
+        for needle, rx in _BYPASS_GATES:       # needles: in the reversed lower-cased copy
+            if needle in rev:
                 m = rx.search(data)
                 if m and not _in_comment(data, m.start()):
                     # no page has a reason to preload a library into the programs it starts
                     self.hit('php.bypass.restrictions', data, m.start(),
-                             weight=12 if needle == b'LD_PRELOAD' else None)
+                             weight=12 if needle == b'daolerp_dl' else None)
                     return
 
 
@@ -1184,9 +1209,14 @@ class _Php(object):
         return any(c and self.remote_source(c, 2) for c in contents)
 
     def hex_code(self):
-        for pos, text in _hex_code(self.data):
+        data = self.data
+        for pos, text in (_hex_code(data) if len(data) <= 32768 or b'pack' in data or
+                          b'hex2bin' in data else ()):
             self.sub_code(text, pos, 'a hex string holds code')
         names = []                             # array('7068705f756e616d65', ..): php_uname
+        rev = self.rev_low
+        if not (b'cedxeh' in rev or b'kcap' in rev or b'nib2xeh' in rev):
+            return                             # nothing here turns hex into a name
         for m in _HEX_NAME.finditer(self.data):
             name = binascii.unhexlify(m.group(1)).lower()
             if name in _ALL_CALL_BYTES or name in _DANGEROUS_BYTES:
@@ -1833,6 +1863,12 @@ class _Php(object):
                             continue
                     self.hit('php.write.request_path', pos, key='write:' + callee)
                     self.request_writes.append((callee, pos))
+                    if '_COOKIE' in label:
+                        # forms name files in fields; a path riding in a cookie is a control
+                        # channel that no page shows (headers are not counted: caches write
+                        # under HTTP_HOST)
+                        self.hit('php.write.request_path', pos, key='hiddenpath', weight=4,
+                                 text='the destination comes from %s: %s' % (label, _excerpt(data, pos)))
                     self.unchecked_write(callee, pos)
                     if callee in ('move_uploaded_file', 'copy') and via is None and \
                             self.form_picks_directory(pos, end):

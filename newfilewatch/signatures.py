@@ -110,7 +110,8 @@ _TABLE = [
      'written to disk in the same file'),
     ('php.write.request_path', 'high', 8, 16, 'php-dropper',
      'a file is written/uploaded to a path the client chooses '
-     '(move_uploaded_file/copy/file_put_contents/fopen with a request value as destination)'),
+     '(move_uploaded_file/copy/file_put_contents/fopen with a request value as destination); '
+     '4 more when the path rides in a cookie'),
     ('php.write.unchecked', 'medium', 4, 4, 'php-dropper',
      'a short stand-alone script (at most 4 KB of code, no classes) writes a client-chosen '
      'path or upload and never checks its name, extension, type or size'),
@@ -118,6 +119,9 @@ _TABLE = [
      'mail() with recipients/content taken from request input'),
     ('php.mailer.loop', 'medium', 4, 4, 'php-mailer',
      'mail() called inside a loop'),
+    ('php.exec.com_object', 'high', 8, 12, 'php-exec',
+     'PHP creates a Windows COM object that runs programs (WScript.Shell, Shell.Application: '
+     'weight 12) or enumerates the server (IIS://, WinNT://, WScript.Network: weight 8)'),
     ('php.revshell.socket_shell', 'critical', 15, 15, 'revshell',
      'a network socket is opened next to a shell (/bin/sh, cmd.exe, proc_open with the socket)'),
     ('php.recon.other_accounts', 'high', 6, 12, 'php-recon',

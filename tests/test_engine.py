@@ -824,3 +824,34 @@ def test_functions_reached_through_reflection_xslt_globals_and_hex_names(eng):
     assert not eng.analyse(near, '/var/www/html/x.php').suspicious
     near = b"<?php\n$seen = array('a3f5c1', 'ffee00', '00ff00');\necho $seen[0];\n"
     assert 'php.obfuscation.hidden_function' not in rules(eng.analyse(near, '/var/www/html/c.php'))
+
+
+def test_com_objects_that_run_programs_or_enumerate_the_server(eng):
+    v = eng.analyse(b"<?php\n$sh = new COM('WS' . 'cript.Sh' . 'ell');\n$sh->Run('cmd /c whoami > c:\\\\t.txt');\n",
+                    '/var/www/html/w.php')
+    assert v.suspicious and 'php.exec.com_object' in rules(v), v
+    v = eng.analyse(b'<?php\n$s = new COM("IIS://localhost/w3svc");\nforeach ($s as $o) echo $o->Name;\n',
+                    '/var/www/html/iis.txt')
+    assert v.suspicious and 'php.exec.com_object' in rules(v), v
+    # near-miss: a library reading file attributes through Scripting.FileSystemObject
+    near = b"<?php\n$fso = new COM('Scripting.FileSystemObject');\n$f = $fso->GetFile($path);\necho $f->Size;\n"
+    assert 'php.exec.com_object' not in rules(eng.analyse(near, '/var/www/html/lib.php'))
+
+
+def test_names_picked_from_a_decoded_string_by_brace_index(eng):
+    src = (b"<?php\n$k = base64_decode('bXlzcWxfcXVlcnk=');\n"
+           b"$f = $k{0}.$k{1}.$k{2}.$k{3}.$k{4}.$k{5}.$k{6}.$k{7}.$k{8}.$k{9}.$k{10};\n"
+           b"$link = mysql_connect($_POST['h'], $_POST['u'], $_POST['p']);\n$f($_POST['q']);\n")
+    v = eng.analyse(src, '/var/www/html/k.php')
+    assert v.suspicious and 'php.obfuscation.symbol_code' in rules(v), v
+
+
+def test_write_to_a_path_carried_in_a_cookie(eng):
+    src = (b"<?php\nif (!empty($_COOKIE['p'])) {\n"
+           b"  file_put_contents($_COOKIE['p'], base64_decode(file_get_contents('/tmp/.cache')));\n}\n")
+    v = eng.analyse(src, '/var/www/html/c.php')
+    assert v.suspicious and 'php.write.request_path' in rules(v), v
+    # near-miss: a page cache keyed by the Host header (caches do this)
+    near = (b"<?php\n$dir = __DIR__ . '/cache/' . $_SERVER['HTTP_HOST'];\n"
+            b"file_put_contents($dir . '/index.html', ob_get_contents());\n")
+    assert not eng.analyse(near, '/var/www/html/cache.php').suspicious
