@@ -270,7 +270,8 @@ def concatenations(data, limit=256):
 # library evaluates PHP expressions without running PHP.
 _FOLD_TOKEN = re.compile(
     rb"\s*(?:/\*.*?\*/\s*)*(?:(?P<q>['\"])|(?P<var>\$[A-Za-z_]\w*)|(?P<num>0x[0-9A-Fa-f]+|\d+)|"
-    rb"(?P<arr>array)\s*\(|(?P<fn>[A-Za-z_]\w*)\s*\(|(?P<op>[.^~(),\[\]+*-])|(?P<end>$))", re.S)
+    rb"(?P<arr>array)\s*\(|(?P<fn>[A-Za-z_]\w*)\s*\(|(?P<const>(?i:null|false|true))\b|"
+    rb"(?P<op>[.^~(),\[\]+*-])|(?P<end>$))", re.S)
 _PURE = frozenset(('strtr', 'str_replace', 'str_ireplace', 'trim', 'ltrim', 'rtrim', 'substr',
                    'strrev', 'strtolower', 'strtoupper', 'ucfirst', 'lcfirst', 'chr', 'ord',
                    'base64_decode', 'str_rot13', 'hex2bin', 'urldecode', 'rawurldecode',
@@ -369,6 +370,8 @@ class _Folder(object):
             return int(num, 16) if num[:2].lower() == b'0x' else int(num)
         if m.group('arr'):
             return self.index(self.items(b')'))
+        if m.group('const'):                 # PHP prints null and false as '', true as '1'
+            return b'1' if m.group('const').lower() == b'true' else b''
         if m.group('var'):
             name = m.group('var')[1:]
             if name not in self.env:
@@ -447,7 +450,10 @@ class _Folder(object):
                             _as_bytes(args[0]))[:16]
             return int(digits, 16 if fn == 'hexdec' else 8) if digits else 0
         if fn == 'pack':
-            if len(args) != 2 or _as_bytes(args[0]) not in (b'H*', b'h*'):
+            fmt = _as_bytes(args[0])
+            if fmt in (b'c*', b'C*') and len(args) > 1:
+                return bytes(_as_int(x) & 0xff for x in args[1:])
+            if len(args) != 2 or fmt not in (b'H*', b'h*'):
                 raise ValueError
             return apply('hex2bin', _as_bytes(args[1]), self.budget) or b''
         if fn == 'sprintf':

@@ -285,6 +285,8 @@ _PASSWD_READ = re.compile(rb'(?i:file|fopen|file_get_contents|readfile|highlight
                           rb'[\'"]/etc/(?:passwd|shadow|named\.conf|valiases/|virtual/)')
 # A path into another account's home built from a variable: "/home/$user/public_html".
 _HOME_OF_VAR = re.compile(rb'[\'"]/home\d*/(?:\$\{?\w|[\'"]\s*\.\s*\$)')
+_SQL_FILE_IO = re.compile(rb'(?i)[\'"][^\'"\n]{0,40}\bselect\b[^;\n]{0,400}?\binto\s+(?:out|dump)file\b|'
+                          rb'[\'"][^\'"\n]{0,200}\bload_file\s*\(')
 _NEW_COM = re.compile(rb'(?i)new\s+COM\s*\(\s*([^;]{1,200}?)\s*[,)]')
 _GLOBALS_CALL = re.compile(rb'\$GLOBALS\[\s*(?:\d+|[\'"][^\'"\n]{1,40}[\'"]|\$\w+)\s*\]\s*\(')
 _XSL_PHP_CALL = re.compile(rb'\w+:function(?:String)?\s*\(\s*\\?[\'"]\\?(\w+)\\?[\'"]', re.I)
@@ -778,6 +780,10 @@ class _Scan(object):
                          text='calls a function named by a $GLOBALS entry: %s' % _excerpt(data, m.start()))
         if b'moc wen' in rev:
             self.com_objects(data)
+        if b'elifpmud' in rev or b'eliftuo' in rev or b'elif_daol' in rev:
+            m = _SQL_FILE_IO.search(data)       # the database server reading/writing files
+            if m and not _in_comment(data, m.start()):
+                self.hit('php.sql.file_io', data, m.start())
         for needle, rx in _BYPASS_GATES:       # needles: in the reversed lower-cased copy
             if needle in rev:
                 m = rx.search(data)
@@ -1878,6 +1884,14 @@ class _Php(object):
                     continue
                 elif callee == 'mail':
                     self.hit('php.mailer.request_recipients', pos, key='mail')
+                    chosen = self.__dict__.setdefault('_mail_args', {}).setdefault(fpos, set())
+                    chosen.add(argi)
+                    if 0 in chosen and 3 in chosen:
+                        # contact forms mail a fixed address; the client picking both who gets
+                        # it and who it claims to be from is a relay for spam and phishing
+                        self.hit('php.mailer.request_recipients', pos, key='relay', weight=4,
+                                 text='recipient and sender both from the request: %s'
+                                 % _excerpt(data, pos))
                     lo = max(0, pos - 800)
                     if _LOOP_BEFORE.search(data[lo:pos].lower()):
                         self.hit('php.mailer.loop', pos, key='mailloop')
@@ -2086,6 +2100,10 @@ class _Php(object):
                 methods.setdefault(name, start)
                 first_args[re.sub(rb'\s+', b'', _nth_arg(args, 0) or b'')].add(name)
                 self.hit('php.exec.call', start, key='exec')
+                if b'REMOTE_ADDR' in args and b'REMOTE_PORT' in args:
+                    # a program handed the client's own address and port: it connects back
+                    self.hit('php.revshell.socket_shell', start,
+                             text='command gets the client\'s address and port: %s' % _excerpt(data, start))
                 self.unset_inputs(args, start, 'php.exec.request_input')
                 if _DECODER_IN.search(args.lower()):
                     self.hit('php.code.decoded_input', start)
@@ -2302,6 +2320,10 @@ class _Php(object):
         e = expr.lstrip().lower()
         if e[:5] in (b"'http", b'"http', b"'ftp:", b'"ftp:') or _REQ_SUPER.search(expr):
             return True
+        if b'(' in e and (b'pack' in e or b'hex2bin' in e or b'base64_decode' in e or b'strrev' in e):
+            url = decode.fold(expr, self.fold_env(set(_VAR.findall(expr))), self.scan.budget)
+            if url and url.lstrip()[:6].lower() in (b'http:/', b'https:', b'ftp://'):
+                return True                    # a URL spelled in hex/base64/reverse
         return depth > 0 and self.via_assignments(expr, depth, self.remote_source)
 
 

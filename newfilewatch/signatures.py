@@ -82,6 +82,10 @@ _TABLE = [
     ('php.sql.request_login', 'high', 6, 6, 'php-filemanager',
      'the database user or password of mysql_connect/mysqli_connect comes straight from the '
      'request or a cookie: a database client for whoever opens the page'),
+    ('php.sql.file_io', 'high', 6, 6, 'php-filemanager',
+     'a SQL statement in the code makes the database server write or read files '
+     '(SELECT .. INTO OUTFILE/DUMPFILE, LOAD_FILE()): dropping files (MOF, webshells) or '
+     'reading them past PHP\'s restrictions'),
     ('php.request.extract', 'medium', 4, 4, 'php-exec',
      'extract()/parse_str() turn request input into variables'),
     # --- PHP: obfuscation -----------------------------------------------------------------
@@ -115,15 +119,17 @@ _TABLE = [
     ('php.write.unchecked', 'medium', 4, 4, 'php-dropper',
      'a short stand-alone script (at most 4 KB of code, no classes) writes a client-chosen '
      'path or upload and never checks its name, extension, type or size'),
-    ('php.mailer.request_recipients', 'high', 7, 7, 'php-mailer',
-     'mail() with recipients/content taken from request input'),
+    ('php.mailer.request_recipients', 'high', 7, 11, 'php-mailer',
+     'mail() with recipients/content taken from request input (4 more when the recipient and '
+     'the From header both come from the request: a spoofing relay)'),
     ('php.mailer.loop', 'medium', 4, 4, 'php-mailer',
      'mail() called inside a loop'),
     ('php.exec.com_object', 'high', 8, 12, 'php-exec',
      'PHP creates a Windows COM object that runs programs (WScript.Shell, Shell.Application: '
      'weight 12) or enumerates the server (IIS://, WinNT://, WScript.Network: weight 8)'),
     ('php.revshell.socket_shell', 'critical', 15, 15, 'revshell',
-     'a network socket is opened next to a shell (/bin/sh, cmd.exe, proc_open with the socket)'),
+     'a network socket is opened next to a shell (/bin/sh, cmd.exe, proc_open with the socket), '
+     'or a command is handed the client\'s own address and port to connect back to'),
     ('php.recon.other_accounts', 'high', 6, 12, 'php-recon',
      'reads the system\'s account list (/etc/passwd, /etc/named.conf, valiases) or builds paths '
      'into other accounts\' homes from a variable (/home/$user/...): config grabbers and '

