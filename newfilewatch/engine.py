@@ -362,8 +362,7 @@ def _worth_deep_look(data, rev):
     if (b'->' in data and _PROP_CALL_REV.search(rev)) and _INPUT_RE.search(data):
         return True                          # ($obj->prop)(..): a callable held in a property
     first = _INPUT_RE.search(data)
-    if first is not None and (len(data) <= 32768 or b'kcap' in rev or b'nib2xeh' in rev) and \
-            _hex_code(data, 1):
+    if first is not None and len(data) <= 8192 and _hex_code(data, 1):
         return True                          # code kept as a bare hex string
     if first is not None or b'tupni//:php' in rev or b'sredaeh' in rev:
         if _input_near_weak(data, rev, first):
@@ -730,8 +729,10 @@ class _Scan(object):
                     data.count(b'].$') + data.count(b'] . $') + data.count(b'}.$') >= 6):
                 self.symbol_code(data)
         if depth == 0:
-            self.escapes(data, rev)
-            if not deep and not _worth_deep_look(data, rev):
+            worth = deep or _worth_deep_look(data, rev)
+            if worth or len(data) <= 65536:     # tools are small or call something telling
+                self.escapes(data, rev)
+            if not worth:
                 return
         _Php(self, data, origin, depth, rev).run()
 
@@ -1216,12 +1217,12 @@ class _Php(object):
 
     def hex_code(self):
         data = self.data
-        for pos, text in (_hex_code(data) if len(data) <= 32768 or b'pack' in data or
+        for pos, text in (_hex_code(data) if len(data) <= 8192 or b'pack' in data or
                           b'hex2bin' in data else ()):
             self.sub_code(text, pos, 'a hex string holds code')
         names = []                             # array('7068705f756e616d65', ..): php_uname
         rev = self.rev_low
-        if not (b'cedxeh' in rev or b'kcap' in rev or b'nib2xeh' in rev):
+        if len(data) > 65536 or not (b'cedxeh' in rev or b'kcap' in rev or b'nib2xeh' in rev):
             return                             # nothing here turns hex into a name
         for m in _HEX_NAME.finditer(self.data):
             name = binascii.unhexlify(m.group(1)).lower()
