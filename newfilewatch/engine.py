@@ -287,6 +287,10 @@ _PASSWD_READ = re.compile(rb'(?i:file|fopen|file_get_contents|readfile|highlight
 _HOME_OF_VAR = re.compile(rb'[\'"]/home\d*/(?:\$\{?\w|[\'"]\s*\.\s*\$)')
 _SQL_FILE_IO = re.compile(rb'(?i)[\'"][^\'"\n]{0,40}\bselect\b[^;\n]{0,400}?\binto\s+(?:out|dump)file\b|'
                           rb'[\'"][^\'"\n]{0,200}\bload_file\s*\(')
+_LISTENER = re.compile(rb'(?i)(?<![\w>:$])(?:socket_listen\s*\(|stream_socket_server\s*\(\s*[\'"](?:tcp|udp)://)')
+# The page overwriting the front page of its own directory (index.php / index.html).
+_INDEX_OVERWRITE = re.compile(rb'(?i)(?<![\w>:$])(?:fopen\s*\(\s*[\'"](?:\./)?index\.(?:php|s?html?)[\'"]\s*,\s*[\'"][wa]|'
+                              rb'file_put_contents\s*\(\s*[\'"](?:\./)?index\.(?:php|s?html?)[\'"])')
 _NEW_COM = re.compile(rb'(?i)new\s+COM\s*\(\s*([^;]{1,200}?)\s*[,)]')
 _GLOBALS_CALL = re.compile(rb'\$GLOBALS\[\s*(?:\d+|[\'"][^\'"\n]{1,40}[\'"]|\$\w+)\s*\]\s*\(')
 _XSL_PHP_CALL = re.compile(rb'\w+:function(?:String)?\s*\(\s*\\?[\'"]\\?(\w+)\\?[\'"]', re.I)
@@ -297,6 +301,7 @@ _BYPASS_GATES = (
     (b'daolerp_dl', re.compile(rb'(?i)putenv\s*\(\s*[\'"]LD_PRELOAD|[\'"]LD_PRELOAD[\'"]\s*=>')),
     (b'erotser_ini', re.compile(rb'(?i)ini_restore\s*\(\s*[\'"](?:safe_mode|open_basedir)')),
     (b'dnammocyxorp', re.compile(rb'(?i)imap_open\s*\([^;]{0,300}-oProxyCommand')),
+    (b'//:elif', re.compile(rb'(?i)(?:curl_init\s*\(|CURLOPT_URL\s*,)\s*[\'"](?:file:)?file:///?[\'"]?\s*\.')),
     (b'knilmys', re.compile(rb'(?i)symlink\s*\(\s*[\'"]/[\'"]')),
 )
 _CLASS_DEF = re.compile(rb'(?<![\w$])(?:class|interface|trait)\s+\w+', re.I)
@@ -781,6 +786,14 @@ class _Scan(object):
                          text='calls a function named by a $GLOBALS entry: %s' % _excerpt(data, m.start()))
         if b'moc wen' in rev:
             self.com_objects(data)
+        if b'netsil_tekcos' in rev or b'revres_tekcos_maerts' in rev:
+            m = _LISTENER.search(data)          # a web page has no business accepting connections
+            if m and not _in_comment(data, m.start()):
+                self.hit('php.net.listener', data, m.start())
+        if b'.xedni' in rev:
+            m = _INDEX_OVERWRITE.search(data)
+            if m and not _in_comment(data, m.start()):
+                self.hit('php.deface.index_overwrite', data, m.start())
         if b'elifpmud' in rev or b'eliftuo' in rev or b'elif_daol' in rev:
             m = _SQL_FILE_IO.search(data)       # the database server reading/writing files
             if m and not _in_comment(data, m.start()):
@@ -789,9 +802,14 @@ class _Scan(object):
             if needle in rev:
                 m = rx.search(data)
                 if m and not _in_comment(data, m.start()):
-                    # no page has a reason to preload a library into the programs it starts
+                    # no page has a reason to preload a library into the programs it starts;
+                    # a bypass pointed at a path the client names is the tool in use
+                    v = _VAR.match(data, m.end() + len(data[m.end():m.end() + 8]) -
+                                   len(data[m.end():m.end() + 8].lstrip()))
+                    aimed = v is not None and re.search(
+                        rb'\$' + v.group(1) + rb'\s*=[^;]{0,200}\$_(?:GET|POST|REQUEST|COOKIE)\b', data)
                     self.hit('php.bypass.restrictions', data, m.start(),
-                             weight=12 if needle == b'daolerp_dl' else None)
+                             weight=12 if needle == b'daolerp_dl' or aimed else None)
                     return
 
 

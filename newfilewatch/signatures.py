@@ -135,9 +135,15 @@ _TABLE = [
      'into other accounts\' homes from a variable (/home/$user/...): config grabbers and '
      'symlink attacks on shared hosting; each of the two counts'),
     ('php.bypass.restrictions', 'high', 8, 12, 'php-recon',
-     'works around safe_mode/open_basedir/disable_functions: reads through compress.zlib://, '
-     'ini_restore of safe_mode/open_basedir, symlink to /, imap_open with -oProxyCommand, '
+     'works around safe_mode/open_basedir/disable_functions: reads through compress.zlib:// or '
+     'curl file://, ini_restore of safe_mode/open_basedir, symlink to /, imap_open with '
+     '-oProxyCommand, '
      'or sets LD_PRELOAD for the programs it starts (weight 12: the disable_functions bypass)'),
+    ('php.net.listener', 'high', 6, 6, 'revshell',
+     'the page listens for network connections (socket_listen, stream_socket_server): a bind '
+     'shell or a proxy (FTP libraries do this too, so it needs more evidence)'),
+    ('php.deface.index_overwrite', 'medium', 4, 4, 'php-dropper',
+     'opens index.php/index.html of its own directory for writing: a defacement'),
     ('php.recon.environment', 'low', 2, 2, 'php-recon',
      'probes that shells run on arrival (disable_functions, safe_mode, posix_getpwuid, '
      'error_reporting(0) with set_time_limit(0))'),

@@ -892,3 +892,22 @@ def test_code_fetched_from_a_url_spelled_in_hex(eng):
            b"call_user_func(create_function(null, file_get_contents(pack('H*', join(null, $t)))));\n")
     v = eng.analyse(src, '/var/www/html/w.php')
     assert v.suspicious and 'php.code.fetched_code' in rules(v), v
+
+
+def test_listeners_defacements_and_curl_file_reads(eng):
+    v = eng.analyse(b"<?php\n$f = $_GET['file'];\n$ch = curl_init();\n"
+                    b"curl_setopt($ch, CURLOPT_URL, 'file://' . $f);\necho curl_exec($ch);\n",
+                    '/var/www/html/r.php')
+    assert v.suspicious and 'php.bypass.restrictions' in rules(v), v
+    v = eng.analyse(b"<?php\n$h = fopen('index.php', 'w');\nfwrite($h, '<h1>owned</h1>');\nfclose($h);\n",
+                    '/var/www/html/up/readme.txt')
+    assert v.suspicious and 'php.deface.index_overwrite' in rules(v), v
+    src = (b"<?php\n$s = socket_create(AF_INET, SOCK_STREAM, SOL_TCP);\nsocket_bind($s, '0.0.0.0', 1080);\n"
+           b"socket_listen($s);\nwhile ($c = socket_accept($s)) { socket_write($c, 'hi'); }\n")
+    v = eng.analyse(src, '/var/www/html/l.php')
+    assert 'php.net.listener' in rules(v) and not v.suspicious, v   # needs more evidence
+    # near-misses: a cache writing its own index.html under a directory, an HTTP fetch
+    near = (b"<?php\nfile_put_contents($dir . '/index.html', '');\n"
+            b"$ch = curl_init('https://example.org/feed');\n")
+    assert not rules(eng.analyse(near, '/var/www/html/c.php')) & {
+        'php.deface.index_overwrite', 'php.bypass.restrictions'}
