@@ -291,6 +291,21 @@ _LISTENER = re.compile(rb'(?i)(?<![\w>:$])(?:socket_listen\s*\(|stream_socket_se
 # The page overwriting the front page of its own directory (index.php / index.html).
 _INDEX_OVERWRITE = re.compile(rb'(?i)(?<![\w>:$])(?:fopen\s*\(\s*[\'"](?:\./)?index\.(?:php|s?html?)[\'"]\s*,\s*[\'"][wa]|'
                               rb'file_put_contents\s*\(\s*[\'"](?:\./)?index\.(?:php|s?html?)[\'"])')
+
+
+def _match_near(data, needle, rx, back, limit=200):
+    """rx.search in a short window around each occurrence of `needle` (found at C speed):
+    for rules whose literal is common in PHP but whose full shape is rare, so the regex never
+    walks the whole file."""
+    i = data.find(needle)
+    n = 0
+    while i >= 0 and n < limit:
+        n += 1
+        m = rx.search(data, max(0, i - back), i + len(needle) + 120)
+        if m:
+            return m
+        i = data.find(needle, i + 1)
+    return None
 _NEW_COM = re.compile(rb'(?i)new\s+COM\s*\(\s*([^;]{1,200}?)\s*[,)]')
 _GLOBALS_CALL = re.compile(rb'\$GLOBALS\[\s*(?:\d+|[\'"][^\'"\n]{1,40}[\'"]|\$\w+)\s*\]\s*\(')
 _XSL_PHP_CALL = re.compile(rb'\w+:function(?:String)?\s*\(\s*\\?[\'"]\\?(\w+)\\?[\'"]', re.I)
@@ -766,11 +781,11 @@ class _Scan(object):
         homes (config grabbers, symlink attacks), and tricks around safe_mode, open_basedir and
         disable_functions.  Each is looked for only when a literal it needs is present."""
         if b'/etc/' in data:
-            m = _PASSWD_READ.search(data)
+            m = _match_near(data, b'/etc/', _PASSWD_READ, 80)
             if m and not _in_comment(data, m.start()):
                 self.hit('php.recon.other_accounts', data, m.start())
         if b'/home' in data:
-            m = _HOME_OF_VAR.search(data)
+            m = _match_near(data, b'/home', _HOME_OF_VAR, 1)
             if m and not _in_comment(data, m.start()):
                 self.hit('php.recon.other_accounts', data, m.start())
         if b'snoitcnufphpretsiger' in rev:
@@ -791,16 +806,18 @@ class _Scan(object):
             if m and not _in_comment(data, m.start()):
                 self.hit('php.net.listener', data, m.start())
         if b'.xedni' in rev:
-            m = _INDEX_OVERWRITE.search(data)
+            m = _match_near(data, b'index.', _INDEX_OVERWRITE, 40)
             if m and not _in_comment(data, m.start()):
                 self.hit('php.deface.index_overwrite', data, m.start())
         if b'elifpmud' in rev or b'eliftuo' in rev or b'elif_daol' in rev:
-            m = _SQL_FILE_IO.search(data)       # the database server reading/writing files
+            m = None                            # the database server reading/writing files
+            for needle in (b'dumpfile', b'DUMPFILE', b'outfile', b'OUTFILE', b'load_file', b'LOAD_FILE'):
+                m = m or _match_near(data, needle, _SQL_FILE_IO, 460)
             if m and not _in_comment(data, m.start()):
                 self.hit('php.sql.file_io', data, m.start())
         for needle, rx in _BYPASS_GATES:       # needles: in the reversed lower-cased copy
             if needle in rev:
-                m = rx.search(data)
+                m = rx.search(data) if needle != b'//:elif' else _match_near(data, b'file:', rx, 40)
                 if m and not _in_comment(data, m.start()):
                     # no page has a reason to preload a library into the programs it starts;
                     # a bypass pointed at a path the client names is the tool in use
