@@ -1252,12 +1252,12 @@ class _Php(object):
 
     def hex_code(self):
         data = self.data
-        for pos, text in (_hex_code(data) if len(data) <= 8192 or b'pack' in data or
-                          b'hex2bin' in data else ()):
+        rev = self.rev_low
+        unhex = b"'*h'" in rev or b'"*h"' in rev or b'nib2xeh' in rev   # pack('H*'), hex2bin
+        for pos, text in (_hex_code(data) if len(data) <= 8192 or unhex else ()):
             self.sub_code(text, pos, 'a hex string holds code')
         names = []                             # array('7068705f756e616d65', ..): php_uname
-        rev = self.rev_low
-        if len(data) > 65536 or not (b'cedxeh' in rev or b'kcap' in rev or b'nib2xeh' in rev):
+        if len(data) > 65536 or not (unhex or b'cedxeh' in rev):
             return                             # nothing here turns hex into a name
         for m in _HEX_NAME.finditer(self.data):
             name = binascii.unhexlify(m.group(1)).lower()
