@@ -309,6 +309,25 @@ def _match_near(data, needle, rx, back, limit=200):
 _NEW_COM = re.compile(rb'(?i)new\s+COM\s*\(\s*([^;]{1,200}?)\s*[,)]')
 _GLOBALS_CALL = re.compile(rb'\$GLOBALS\[\s*(?:\d+|[\'"][^\'"\n]{1,40}[\'"]|\$\w+)\s*\]\s*\(')
 _XSL_PHP_CALL = re.compile(rb'\w+:function(?:String)?\s*\(\s*\\?[\'"]\\?(\w+)\\?[\'"]', re.I)
+def _sql_file_io(data):
+    for needle in (b'dumpfile', b'DUMPFILE', b'outfile', b'OUTFILE', b'load_file', b'LOAD_FILE'):
+        m = _match_near(data, needle, _SQL_FILE_IO, 460)
+        if m:
+            return m
+    return None
+
+
+# (rule, needles of which one must be in the reversed lower-cased copy, finder): what
+# escapes() looks for.  Needles are the cheap gate; finders look near them.
+_ESCAPES = (
+    ('php.recon.other_accounts', (b'/cte/',), lambda d: _match_near(d, b'/etc/', _PASSWD_READ, 80)),
+    ('php.recon.other_accounts', (b'emoh/',), lambda d: _match_near(d, b'/home', _HOME_OF_VAR, 1)),
+    ('php.obfuscation.hidden_function', (b'[slabolg$',), lambda d: _GLOBALS_CALL.search(d)),
+    ('php.net.listener', (b'netsil_tekcos', b'revres_tekcos_maerts'), lambda d: _LISTENER.search(d)),
+    ('php.deface.index_overwrite', (b'.xedni',),
+     lambda d: _match_near(d, b'index.', _INDEX_OVERWRITE, 40)),
+    ('php.sql.file_io', (b'elifpmud', b'eliftuo', b'elif_daol'), _sql_file_io),
+)
 _BYPASS_GATES = (
     (b'bilz.sserpmoc', re.compile(     # reading THROUGH the wrapper sidesteps safe_mode checks
         rb'(?i:copy|readfile|file_get_contents|file|fopen|highlight_file|show_source)\s*\(\s*'
@@ -780,41 +799,19 @@ class _Scan(object):
         """Ways out of the account the site runs as: the system's user list and other users'
         homes (config grabbers, symlink attacks), and tricks around safe_mode, open_basedir and
         disable_functions.  Each is looked for only when a literal it needs is present."""
-        if b'/etc/' in data:
-            m = _match_near(data, b'/etc/', _PASSWD_READ, 80)
-            if m and not _in_comment(data, m.start()):
-                self.hit('php.recon.other_accounts', data, m.start())
-        if b'/home' in data:
-            m = _match_near(data, b'/home', _HOME_OF_VAR, 1)
-            if m and not _in_comment(data, m.start()):
-                self.hit('php.recon.other_accounts', data, m.start())
+        for rule, needles, find in _ESCAPES:
+            if any(n in rev for n in needles):
+                m = find(data)
+                if m and not _in_comment(data, m.start()):
+                    self.hit(rule, data, m.start())
         if b'snoitcnufphpretsiger' in rev:
             m = _XSL_PHP_CALL.search(data)   # an XSLT/XPath expression calling system()
             if m and m.group(1).lower() in _EXEC_BYTES:
                 self.hit('php.callback.dangerous_name', data, m.start(), weight=12,
                          text='registerPHPFunctions() and an expression calling %s: %s' % (
                              m.group(1).decode('latin-1'), _excerpt(data, m.start())))
-        if b'$GLOBALS[' in data:
-            m = _GLOBALS_CALL.search(data)    # $GLOBALS[49](..): names kept in a table
-            if m and not _in_comment(data, m.start()):
-                self.hit('php.obfuscation.hidden_function', data, m.start(),
-                         text='calls a function named by a $GLOBALS entry: %s' % _excerpt(data, m.start()))
         if b'moc wen' in rev:
             self.com_objects(data)
-        if b'netsil_tekcos' in rev or b'revres_tekcos_maerts' in rev:
-            m = _LISTENER.search(data)          # a web page has no business accepting connections
-            if m and not _in_comment(data, m.start()):
-                self.hit('php.net.listener', data, m.start())
-        if b'.xedni' in rev:
-            m = _match_near(data, b'index.', _INDEX_OVERWRITE, 40)
-            if m and not _in_comment(data, m.start()):
-                self.hit('php.deface.index_overwrite', data, m.start())
-        if b'elifpmud' in rev or b'eliftuo' in rev or b'elif_daol' in rev:
-            m = None                            # the database server reading/writing files
-            for needle in (b'dumpfile', b'DUMPFILE', b'outfile', b'OUTFILE', b'load_file', b'LOAD_FILE'):
-                m = m or _match_near(data, needle, _SQL_FILE_IO, 460)
-            if m and not _in_comment(data, m.start()):
-                self.hit('php.sql.file_io', data, m.start())
         for needle, rx in _BYPASS_GATES:       # needles: in the reversed lower-cased copy
             if needle in rev:
                 m = rx.search(data) if needle != b'//:elif' else _match_near(data, b'file:', rx, 40)
