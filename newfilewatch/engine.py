@@ -306,9 +306,13 @@ def _match_near(data, needle, rx, back, limit=200):
             return m
         i = data.find(needle, i + 1)
     return None
+
+
 _NEW_COM = re.compile(rb'(?i)new\s+COM\s*\(\s*([^;]{1,200}?)\s*[,)]')
 _GLOBALS_CALL = re.compile(rb'\$GLOBALS\[\s*(?:\d+|[\'"][^\'"\n]{1,40}[\'"]|\$\w+)\s*\]\s*\(')
 _XSL_PHP_CALL = re.compile(rb'\w+:function(?:String)?\s*\(\s*\\?[\'"]\\?(\w+)\\?[\'"]', re.I)
+
+
 def _sql_file_io(data):
     for needle in (b'dumpfile', b'DUMPFILE', b'outfile', b'OUTFILE', b'load_file', b'LOAD_FILE'):
         m = _match_near(data, needle, _SQL_FILE_IO, 460)
