@@ -343,6 +343,7 @@ _BYPASS_GATES = (
     (b'//:elif', re.compile(rb'(?i)(?:curl_init\s*\(|CURLOPT_URL\s*,)\s*[\'"](?:file:)?file:///?[\'"]?\s*\.')),
     (b'knilmys', re.compile(rb'(?i)symlink\s*\(\s*[\'"]/[\'"]')),
 )
+_FUNC_HEAD = re.compile(rb'function\s+&?\s*(\w+)\s*\(([^)]{0,400})\)', re.I)
 _PHP_DEST = re.compile(rb'\s*(?:__DIR__\s*\.\s*)?[\'"][^\'"$]{0,200}\.(?i:php\d?|phtml|phar|inc)[\'"]\s*$')
 _CLASS_DEF = re.compile(rb'(?<![\w$])(?:class|interface|trait)\s+\w+', re.I)
 # What a careful upload handler looks at before storing a file.
@@ -1178,6 +1179,8 @@ class _Php(object):
         if self.calls.keys() & DECODERS:
             self.decoded()
         self.sockets_and_droppers()
+        if self.depth == 0 and b'function' in data and self.calls.keys() & (OS_SINKS | CODE_SINKS):
+            self.wrapped_sinks()
         if len(data) <= 65536 or (len(data) <= 1 << 20 and (
                 b'strrev' in data or _split_pieces(data))):
             self.computed()
@@ -2314,6 +2317,51 @@ class _Php(object):
             if self.writes_fetched(callee, pos):
                 self.hit('php.dropper.remote_write', pos, key='dropper')
                 break
+
+    def wrapped_sinks(self):
+        """run($_POST['c']) where `function run($cmd) { ... system($cmd) ... }`: shells and
+        file managers hand the client's text to a helper that tries every way to run it.
+        Taint does not cross function definitions (see sources); this links the two ends:
+        a parameter that reaches an OS/code sink, and a call passing request input as it."""
+        data = self.data
+        wrappers = {}
+        for name in sorted(self.calls.keys() & (OS_SINKS | CODE_SINKS)):
+            for start, paren in self.calls[name][:20]:
+                fstart = self.scope_of(start)
+                if fstart < 0:
+                    continue
+                m = _FUNC_HEAD.match(data, fstart)
+                if m is None:
+                    continue
+                params = re.findall(rb'\$(\w+)', m.group(2))
+                args = _SANITIZED_CALL.sub(b'', _args(data, paren))   # escapeshellarg($p) is safe
+                for i, param in enumerate(params[:8]):
+                    if re.search(rb'\$' + param + rb'(?!\w)', args):
+                        wrappers.setdefault(m.group(1).lower(), (i, name))
+            if len(wrappers) >= 8:
+                break
+        for fname, (index, sink) in wrappers.items():
+            for cm in itertools.islice(re.finditer(rb'(?<![\w$>:])' + re.escape(fname) + rb'\s*\(',
+                                                   self.low), 50):
+                if _FUNC_BEFORE.search(data, max(0, cm.start() - 20), cm.start()):
+                    continue                   # the definition itself
+                arg = _SANITIZED_CALL.sub(b'', _nth_arg(_args(data, cm.end() - 1), index) or b'')
+                if self.request_value(arg) and not _in_comment(data, cm.start()):
+                    rule = 'php.exec.request_input' if sink in OS_SINKS else 'php.code.request_input'
+                    self.hit(rule, cm.start(), key='wrapped',
+                             text='request input reaches %s() through %s(): %s' % (
+                                 sink, fname.decode('latin-1'), _excerpt(data, cm.start())))
+                    return
+
+    def request_value(self, arg):
+        """Is `arg` request input, or a variable assigned from it (one step back)?  A
+        superglobal named inside a string literal is code text, not input."""
+        if _REQ_SUPER.search(_STRINGS_ANY.sub(b"''", arg)):
+            return True
+        m = re.match(rb'\s*\$(\w+)\s*$', arg)
+        return m is not None and any(_REQ_SUPER.search(_STRINGS_ANY.sub(b"''", rhs)) and
+                                     not _picks_literal(rhs, len(rhs))
+                                     for _, rhs in self.assignments(m.group(1).decode('latin-1'), limit=4))
 
     def php_destination(self, writes):
         """Next to a remote fetch, a write whose destination is a literal PHP file name:

@@ -924,3 +924,20 @@ def test_name_built_with_append_and_dropper_writing_a_php_file(eng):
     near = (b"<?php $zip = file_get_contents('https://downloads.example.org/plugin.zip');\n"
             b"file_put_contents(WP_CONTENT_DIR . '/upgrade/plugin.zip', $zip);\n")
     assert not eng.analyse(near, '/var/www/html/upd.php').suspicious
+
+
+def test_request_input_handed_to_a_helper_that_runs_it(eng):
+    src = (b"<?php\nfunction run_it($cmd) {\n  $out = array();\n  if (function_exists('exec')) { exec($cmd, $out); }\n"
+           b"  return implode(\"\\n\", $out);\n}\nif (isset($_POST['c'])) {\n  $c = $_POST['c'];\n"
+           b"  echo json_encode(array('out' => run_it($c)));\n}\n")
+    v = eng.analyse(src, '/var/www/html/p.php')
+    assert v.suspicious and 'php.exec.request_input' in rules(v), v
+    # near-misses: request field NAMES written into code text that is evaluated, and a helper
+    # running a fixed converter on a sanitised value
+    near = (b"<?php\nfunction check($expr) { return eval('return (' . $expr . ');'); }\n"
+            b"foreach ($fields as $f) { check(str_replace('{}', '$_REQUEST[\"' . $f . '\"]', $rule)); }\n")
+    v = eng.analyse(near, '/var/www/html/validate.php')
+    assert 'php.code.request_input' not in rules(v), v
+    near = (b"<?php\nfunction thumb($file) { exec('convert ' . escapeshellarg($file) . ' -resize 64x64 t.png'); }\n"
+            b"thumb(basename($_GET['img']));\n")
+    assert not eng.analyse(near, '/var/www/html/t.php').suspicious
