@@ -285,7 +285,7 @@ _PASSWD_READ = re.compile(rb'(?i:file|fopen|file_get_contents|readfile|highlight
                           rb'include|require|include_once|require_once|copy|fread)\s*\(\s*'
                           rb'[\'"]/etc/(?:passwd|shadow|named\.conf|valiases/|virtual/)')
 # A path into another account's home built from a variable: "/home/$user/public_html".
-_HOME_OF_VAR = re.compile(rb'[\'"]/home\d*/(?:\$\{?\w|[\'"]\s*\.\s*\$)')
+_HOME_OF_VAR = re.compile(rb'[\'"]/home\d*/(?:\$\{?\w|[\'"]\s*\.\s*\$|\*)')   # or every home: /home/*
 _SQL_FILE_IO = re.compile(rb'(?i)[\'"][^\'"\n]{0,40}\bselect\b[^;\n]{0,400}?\binto\s+(?:out|dump)file\b|'
                           rb'[\'"][^\'"\n]{0,200}\bload_file\s*\(')
 _LISTENER = re.compile(rb'(?i)(?<![\w>:$])(?:socket_listen\s*\(|stream_socket_server\s*\(\s*[\'"](?:tcp|udp)://)')
@@ -332,7 +332,25 @@ _ESCAPES = (
     ('php.deface.index_overwrite', (b'.xedni',),
      lambda d: _match_near(d, b'index.', _INDEX_OVERWRITE, 40)),
     ('php.sql.file_io', (b'elifpmud', b'eliftuo', b'elif_daol'), _sql_file_io),
+    ('php.backdoor.admin_account', (b'_virpon_xaja_pw',), lambda d: _nopriv_admin(d)),
 )
+# An administrator made in code: wp_insert_user/wp_create_user/set_role with that role.
+_ADMIN_MAKER = re.compile(rb'(?i)(?:set_role\s*\(|add_role\s*\(|[\'"]role[\'"]\s*=>)\s*[\'"]administrator[\'"]')
+# add_action('wp_ajax_nopriv_x', 'cb') / array($this, 'cb') / [$this, 'cb']: the callback name
+_NOPRIV_HOOK = re.compile(rb'[\'"]wp_ajax_nopriv_[\w-]+[\'"]\s*,\s*(?:array\s*\(|\[)?[^,\'")\]]*,?\s*[\'"](\w+)[\'"]')
+
+
+def _nopriv_admin(data):
+    """An administrator made inside a function an unauthenticated AJAX hook calls."""
+    for hook in itertools.islice(_NOPRIV_HOOK.finditer(data), 8):
+        m = re.search(rb'(?i)function\s+&?\s*' + hook.group(1) + rb'\s*\([^)]{0,300}\)[^{;]{0,80}\{', data)
+        if m is None:
+            continue
+        body = data[m.end() - 1:m.end() - 1 + 65536]
+        found = _ADMIN_MAKER.search(body, 0, _block_end(body))
+        if found:
+            return _ADMIN_MAKER.search(data, m.end() - 1 + found.start())
+    return None
 _BYPASS_GATES = (
     (b'bilz.sserpmoc', re.compile(     # reading THROUGH the wrapper sidesteps safe_mode checks
         rb'(?i:copy|readfile|file_get_contents|file|fopen|highlight_file|show_source)\s*\(\s*'
@@ -343,6 +361,8 @@ _BYPASS_GATES = (
     (b'//:elif', re.compile(rb'(?i)(?:curl_init\s*\(|CURLOPT_URL\s*,)\s*[\'"](?:file:)?file:///?[\'"]?\s*\.')),
     (b'knilmys', re.compile(rb'(?i)symlink\s*\(\s*[\'"]/[\'"]')),
 )
+_SOCKET_READ = re.compile(rb'(?i)(?<![\w>:$])(?:socket_read|socket_recv|stream_socket_recvfrom|fgets|fread|'
+                          rb'stream_get_line)\s*\(')
 _FUNC_HEAD = re.compile(rb'function\s+&?\s*(\w+)\s*\(([^)]{0,400})\)', re.I)
 _PHP_DEST = re.compile(rb'\s*(?:__DIR__\s*\.\s*)?[\'"][^\'"$]{0,200}\.(?i:php\d?|phtml|phar|inc)[\'"]\s*$')
 _CLASS_DEF = re.compile(rb'(?<![\w$])(?:class|interface|trait)\s+\w+', re.I)
@@ -918,6 +938,8 @@ class _Scan(object):
             rhss.extend(pick.groups() if pick else (m.group(1),))
         if rhss and all(_LITERAL_ARRAY.match(r) and not _spells_dangerous(r) for r in rhss):
             return False                       # a registry of names the code wrote out
+        if rhss and all(_CLOSURE.match(r) for r in rhss):
+            return False                       # a closure written here: its body is judged itself
         values = [decode.fold(r, None, self.budget) for r in rhss]
         if not values or any(v is None for v in values):
             return True
@@ -2303,6 +2325,8 @@ class _Php(object):
             shell = _shell_str(self.low)
             if shell and (sock or calls.keys() & OS_SINKS):
                 self.hit('php.revshell.socket_shell', min(sock) if sock else shell.start())
+            elif sock:
+                self.socket_commands()
         writes = calls.keys() & {'file_put_contents', 'fwrite', 'fputs', 'copy'}
         if writes:
             for name in FETCHES:
@@ -2362,6 +2386,20 @@ class _Php(object):
         return m is not None and any(_REQ_SUPER.search(_STRINGS_ANY.sub(b"''", rhs)) and
                                      not _picks_literal(rhs, len(rhs))
                                      for _, rhs in self.assignments(m.group(1).decode('latin-1'), limit=4))
+
+    def socket_commands(self):
+        """A command read from a network socket and run: a bind or reverse shell that never
+        names /bin/sh (shell_exec($line) after socket_read)."""
+        data = self.data
+        for name in sorted(self.calls.keys() & OS_SINKS):
+            for start, paren in self.calls[name][:20]:
+                args = _args(data, paren)
+                if _SOCKET_READ.search(args) or any(
+                        _SOCKET_READ.search(rhs) for var in set(_VAR.findall(args))
+                        for _, rhs in self.assignments(var.decode('latin-1'), limit=4)):
+                    self.hit('php.revshell.socket_shell', start,
+                             text='runs what it reads from a socket: %s' % _excerpt(data, start))
+                    return
 
     def php_destination(self, writes):
         """Next to a remote fetch, a write whose destination is a literal PHP file name:

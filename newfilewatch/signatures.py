@@ -132,7 +132,8 @@ _TABLE = [
      'or a command is handed the client\'s own address and port to connect back to'),
     ('php.recon.other_accounts', 'high', 6, 12, 'php-recon',
      'reads the system\'s account list (/etc/passwd, /etc/named.conf, valiases) or builds paths '
-     'into other accounts\' homes from a variable (/home/$user/...): config grabbers and '
+     'into other accounts\' homes from a variable or a wildcard (/home/$user/..., /home/*): '
+     'config grabbers and '
      'symlink attacks on shared hosting; each of the two counts'),
     ('php.bypass.restrictions', 'high', 8, 12, 'php-recon',
      'works around safe_mode/open_basedir/disable_functions: reads through compress.zlib:// or '
@@ -144,6 +145,9 @@ _TABLE = [
      'shell or a proxy (FTP libraries do this too, so it needs more evidence)'),
     ('php.deface.index_overwrite', 'medium', 4, 4, 'php-dropper',
      'opens index.php/index.html of its own directory for writing: a defacement'),
+    ('php.backdoor.admin_account', 'critical', 12, 12, 'php-dropper',
+     'a file that answers unauthenticated AJAX calls (wp_ajax_nopriv_ hook) creates or promotes '
+     'an administrator account: a backdoor for whoever knows the action name'),
     ('php.recon.environment', 'low', 2, 2, 'php-recon',
      'probes that shells run on arrival (disable_functions, safe_mode, posix_getpwuid, '
      'error_reporting(0) with set_time_limit(0))'),

