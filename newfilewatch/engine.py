@@ -2351,10 +2351,16 @@ class _Php(object):
         wrappers = {}
         for name in sorted(self.calls.keys() & (OS_SINKS | CODE_SINKS)):
             for start, paren in self.calls[name][:20]:
-                fstart = self.scope_of(start)
-                if fstart < 0:
-                    continue
-                m = _FUNC_HEAD.match(data, fstart)
+                # the nearest function header above, a few KB at most: wrappers are short
+                # (exact scopes would tokenise the whole file)
+                lo, hi, m = max(0, start - 4000), start, None
+                for _ in range(16):
+                    hi = data.rfind(b'function', lo, hi)
+                    if hi < 0:
+                        break
+                    m = _FUNC_HEAD.match(data, hi)
+                    if m is not None:
+                        break
                 if m is None:
                     continue
                 params = re.findall(rb'\$(\w+)', m.group(2))
