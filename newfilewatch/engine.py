@@ -813,7 +813,9 @@ class _Scan(object):
             name = name.strip(b'\'"').lower()
             if name in (b'wscript.shell', b'shell.application'):
                 weight = 12
-            elif name.startswith((b'iis://', b'winnt://', b'wscript.network')):
+            elif name.startswith((b'iis://', b'winnt://')):
+                weight = 10                    # the server's sites, their accounts, passwords
+            elif name.startswith(b'wscript.network'):
                 weight = 8
             else:
                 continue
@@ -1119,7 +1121,17 @@ _APP_INCLUDE = re.compile(rb'(?<![\w$>:])(?:include|require)(?:_once)?\b\s*\(?\s
 _CAP_TEXT = {'exec': 'runs OS commands', 'destroy': 'deletes/renames/writes files',
              'list': 'lists directories', 'sql': 'runs SQL', 'mail': 'sends mail',
              'socket': 'opens sockets', 'eval': 'evaluates code', 'recon': 'probes the server',
-             'upload': 'takes uploads'}
+             'upload': 'takes uploads', 'files': 'manages files (six or more kinds of file calls)'}
+_FILE_VERBS = (
+    ('list', frozenset(('opendir', 'scandir', 'glob'))),
+    ('read', frozenset(('readfile', 'highlight_file', 'show_source', 'file_get_contents', 'file'))),
+    ('write', frozenset(('fwrite', 'fputs', 'file_put_contents'))),
+    ('rename', frozenset(('rename', 'copy'))),
+    ('delete', frozenset(('unlink', 'rmdir'))),
+    ('perms', frozenset(('chmod', 'chown', 'chgrp', 'touch'))),
+    ('mkdir', frozenset(('mkdir',))),
+    ('upload', frozenset(('move_uploaded_file',))),
+)
 _RECON = re.compile(rb'(?<![\w>:$])(?:php_uname|posix_getpwuid|posix_getgrgid|disk_free_space|'
                     rb'disk_total_space|getmyuid|get_current_user|posix_geteuid)\s*\(|'
                     rb'[\'"](?:safe_mode|disable_functions|open_basedir)[\'"]|/etc/passwd|uname -a',
@@ -1450,6 +1462,9 @@ class _Php(object):
         if 'eval' in calls or 'assert' in calls:
             if any(b'$' in _args(data, p)[:200] for _, p in calls.get('eval', []) + calls.get('assert', [])):
                 caps.add('eval')
+        verbs = [v for v, names in _FILE_VERBS if calls.keys() & names]
+        if len(verbs) >= 6:                    # list, read, write, rename, delete, chmod, mkdir..
+            caps.add('files')                  # on one page: a file manager for the whole server
         if len(caps) < 2 or 'exec' not in caps and len(caps) < 3:
             return
         app = _APP_INCLUDE_L.search(self.low)
@@ -1460,7 +1475,8 @@ class _Php(object):
             caps.add('upload')
         if _RECON_L.search(self.low):
             caps.add('recon')
-        if len(caps) >= 3 and 'exec' in caps or len(caps) >= 5:
+        if len(caps) >= 3 and 'exec' in caps or len(caps) >= 5 or \
+                'files' in caps and len(caps) >= 4:
             first = min(p for name in calls for p, _ in calls[name][:1]) if calls else 0
             self.hit('php.shell.toolkit', first, key='toolkit',
                      text='one page with a form that %s' % ', '.join(_CAP_TEXT[c] for c in sorted(caps)),

@@ -126,7 +126,7 @@ _TABLE = [
      'mail() called inside a loop'),
     ('php.exec.com_object', 'high', 8, 12, 'php-exec',
      'PHP creates a Windows COM object that runs programs (WScript.Shell, Shell.Application: '
-     'weight 12) or enumerates the server (IIS://, WinNT://, WScript.Network: weight 8)'),
+     'weight 12) or enumerates the server (IIS://, WinNT://: weight 10; WScript.Network: 8)'),
     ('php.revshell.socket_shell', 'critical', 15, 15, 'revshell',
      'a network socket is opened next to a shell (/bin/sh, cmd.exe, proc_open with the socket), '
      'or a command is handed the client\'s own address and port to connect back to'),

