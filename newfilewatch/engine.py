@@ -796,7 +796,7 @@ class _Scan(object):
                 self.symbol_code(data)
         if depth == 0:
             worth = deep or _worth_deep_look(data, rev)
-            if worth or len(data) <= 65536:     # tools are small or call something telling
+            if worth or len(data) <= 24576:     # tools are small or call something telling
                 self.escapes(data, rev)
             if not worth:
                 return
@@ -829,10 +829,14 @@ class _Scan(object):
         homes (config grabbers, symlink attacks), and tricks around safe_mode, open_basedir and
         disable_functions.  Each is looked for only when a literal it needs is present."""
         for rule, needles, find in _ESCAPES:
-            if any(n in rev for n in needles):
-                m = find(data)
-                if m and not _in_comment(data, m.start()):
-                    self.hit(rule, data, m.start())
+            for n in needles:
+                if n in rev:
+                    break
+            else:
+                continue
+            m = find(data)
+            if m and not _in_comment(data, m.start()):
+                self.hit(rule, data, m.start())
         if b'snoitcnufphpretsiger' in rev:
             m = _XSL_PHP_CALL.search(data)   # an XSLT/XPath expression calling system()
             if m and m.group(1).lower() in _EXEC_BYTES:
@@ -1492,8 +1496,13 @@ class _Php(object):
         data = self.data
         env = {}
         found = []
-        for m in _ASSIGN_ANY.finditer(data):
-            found.append((m.start(), m.group(1), m.group(2)))
+        for m in _ASSIGN_FAST.finditer(data):
+            rhs = m.group(2)
+            if rhs.count(b"'") % 2 or rhs.count(b'"') % 2:
+                # a quoted ';' cut the statement short: read it again, strings understood
+                m = _ASSIGN_ANY.match(data, m.start()) or m
+                rhs = m.group(2)
+            found.append((m.start(), m.group(1), rhs))
             if len(found) >= 300:
                 break
         if b'.=' in data:                      # $f = 'as'; $f .= 'sert';
@@ -2505,6 +2514,7 @@ _SPELLED_CALL = re.compile(('(?<![a-z0-9_])(?:%s)\\s*\\(' % '|'.join(sorted(DANG
 
 
 # the right-hand side may hold quoted ';' ("eval($_POST[x]);" built from pieces)
+_ASSIGN_FAST = re.compile(rb'\$([A-Za-z_][A-Za-z0-9_]*)\s*=(?![=>])\s*([^;]{1,2000});')
 _ASSIGN_ANY = re.compile(rb'\$([A-Za-z_][A-Za-z0-9_]*)\s*=(?![=>])\s*'
                          rb'((?:[^;\'"]|\'[^\'\\]{0,8000}(?:\\.[^\'\\]{0,8000}){0,500}\'|'
                          rb'"[^"\\]{0,8000}(?:\\.[^"\\]{0,8000}){0,500}"){1,2000});')
