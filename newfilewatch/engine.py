@@ -1217,7 +1217,8 @@ class _Php(object):
         if self.calls.keys() & DECODERS:
             self.decoded()
         self.sockets_and_droppers()
-        if self.depth == 0 and b'function' in data and self.calls.keys() & (OS_SINKS | CODE_SINKS):
+        if self.depth == 0 and b'function' in data and self.calls.keys() & (
+                OS_SINKS | CODE_SINKS | {'file_put_contents', 'fopen'}):
             self.wrapped_sinks()
         if len(data) <= 65536 or (len(data) <= 1 << 20 and (
                 b'strrev' in data or _split_pieces(data))):
@@ -2369,30 +2370,30 @@ class _Php(object):
 
     def wrapped_sinks(self):
         """run($_POST['c']) where `function run($cmd) { ... system($cmd) ... }`: shells and
-        file managers hand the client's text to a helper that tries every way to run it.
-        Taint does not cross function definitions (see sources); this links the two ends:
-        a parameter that reaches an OS/code sink, and a call passing request input as it."""
+        file managers hand the client's text to a helper that runs or writes it.  Taint does
+        not cross function definitions (see sources); this links the two ends: a parameter
+        that reaches an OS/code sink or a write's destination, and a call passing request
+        input as that parameter."""
         data = self.data
-        wrappers = {}
-        for name in sorted(self.calls.keys() & (OS_SINKS | CODE_SINKS)):
+        wrappers = {}                          # fname -> (param index, sink)
+        writes_content = {}                    # fname -> param index of what a write stores
+        for name in sorted(self.calls.keys() & (OS_SINKS | CODE_SINKS | {'file_put_contents', 'fopen'})):
             for start, paren in self.calls[name][:20]:
-                # the nearest function header above, a few KB at most: wrappers are short
-                # (exact scopes would tokenise the whole file)
-                lo, hi, m = max(0, start - 4000), start, None
-                for _ in range(16):
-                    hi = data.rfind(b'function', lo, hi)
-                    if hi < 0:
-                        break
-                    m = _FUNC_HEAD.match(data, hi)
-                    if m is not None:
-                        break
+                m = self.function_above(start)
                 if m is None:
                     continue
                 params = re.findall(rb'\$(\w+)', m.group(2))
                 args = _SANITIZED_CALL.sub(b'', _args(data, paren))   # escapeshellarg($p) is safe
+                if name in WRITES:             # only the destination argument counts
+                    if name == 'fopen' and not re.match(rb'\s*[\'"][wacx]', _nth_arg(args, 1) or b''):
+                        continue
+                    content = _nth_arg(args, 1) or b'' if name == 'file_put_contents' else b''
+                    args = _nth_arg(args, 0) or b''
                 for i, param in enumerate(params[:8]):
                     if re.search(rb'\$' + param + rb'(?!\w)', args):
                         wrappers.setdefault(m.group(1).lower(), (i, name))
+                    elif name in WRITES and re.search(rb'\$' + param + rb'(?!\w)', content):
+                        writes_content.setdefault(m.group(1).lower(), i)
             if len(wrappers) >= 8:
                 break
         for fname, (index, sink) in wrappers.items():
@@ -2400,13 +2401,35 @@ class _Php(object):
                                                    self.low), 50):
                 if _FUNC_BEFORE.search(data, max(0, cm.start() - 20), cm.start()):
                     continue                   # the definition itself
-                arg = _SANITIZED_CALL.sub(b'', _nth_arg(_args(data, cm.end() - 1), index) or b'')
-                if self.request_value(arg) and not _in_comment(data, cm.start()):
-                    rule = 'php.exec.request_input' if sink in OS_SINKS else 'php.code.request_input'
-                    self.hit(rule, cm.start(), key='wrapped',
-                             text='request input reaches %s() through %s(): %s' % (
-                                 sink, fname.decode('latin-1'), _excerpt(data, cm.start())))
-                    return
+                args = _args(data, cm.end() - 1)
+                arg = _SANITIZED_CALL.sub(b'', _nth_arg(args, index) or b'')
+                if not self.request_value(arg) or _in_comment(data, cm.start()):
+                    continue
+                text = 'request input reaches %s() through %s(): %s' % (
+                    sink, fname.decode('latin-1'), _excerpt(data, cm.start()))
+                if sink in WRITES:
+                    self.hit('php.write.request_path', cm.start(), key='wrapped-write', text=text)
+                    if fname in writes_content and \
+                            self.request_value(_nth_arg(args, writes_content[fname]) or b''):
+                        self.unchecked_write('copy', cm.start())   # name and content: the client's
+                    continue
+                rule = 'php.exec.request_input' if sink in OS_SINKS else 'php.code.request_input'
+                self.hit(rule, cm.start(), key='wrapped', text=text)
+                return
+
+    def function_above(self, pos):
+        """The match of the nearest `function name(params)` header above pos, a few KB at
+        most: wrappers are short (exact scopes would tokenise the whole file)."""
+        data = self.data
+        lo, hi = max(0, pos - 4000), pos
+        for _ in range(16):
+            hi = data.rfind(b'function', lo, hi)
+            if hi < 0:
+                return None
+            m = _FUNC_HEAD.match(data, hi)
+            if m is not None:
+                return m
+        return None
 
     def request_value(self, arg):
         """Is `arg` request input, or a variable assigned from it (one step back)?  A

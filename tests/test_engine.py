@@ -998,3 +998,14 @@ def test_one_page_file_manager_for_the_whole_server(eng):
             b"if (isset($_POST['del'])) { unlink($dir . '/' . basename($_POST['del'])); }\n"
             b"foreach (scandir($dir) as $e) { echo htmlspecialchars($e); }\n?>\n<form method=post enctype=multipart/form-data><input type=file name=m></form>\n")
     assert not eng.analyse(near, '/var/www/html/admin/media.php').suspicious
+
+
+def test_request_path_and_content_handed_to_a_helper_that_writes_them(eng):
+    src = (b"<?php\nfunction save($f, $d) { file_put_contents($f, $d); echo 'ok'; }\n"
+           b"if ($_POST['a'] == 'save') { save($_POST['file'], $_POST['data']); }\n")
+    v = eng.analyse(src, '/var/www/html/e.php')
+    assert v.suspicious and {'php.write.request_path', 'php.write.unchecked'} <= rules(v), v
+    # near-miss: a settings page saving to its own file through a helper
+    near = (b"<?php\nfunction save($f, $d) { file_put_contents($f, $d); }\n"
+            b"save(__DIR__ . '/settings.json', json_encode(array('title' => strip_tags($_POST['title']))));\n")
+    assert not eng.analyse(near, '/var/www/html/settings.php').suspicious
