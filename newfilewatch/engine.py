@@ -1497,10 +1497,12 @@ class _Php(object):
         data = self.data
         env = {}
         found = []
+        rereads = 0
         for m in _ASSIGN_FAST.finditer(data):
             rhs = m.group(2)
-            if rhs.count(b"'") % 2 or rhs.count(b'"') % 2:
+            if (rhs.count(b"'") % 2 or rhs.count(b'"') % 2) and rereads < 20:
                 # a quoted ';' cut the statement short: read it again, strings understood
+                rereads += 1                   # (a few times: each may read a long string)
                 m = _ASSIGN_ANY.match(data, m.start()) or m
                 rhs = m.group(2)
             found.append((m.start(), m.group(1), rhs))

@@ -1009,3 +1009,13 @@ def test_request_path_and_content_handed_to_a_helper_that_writes_them(eng):
     near = (b"<?php\nfunction save($f, $d) { file_put_contents($f, $d); }\n"
             b"save(__DIR__ . '/settings.json', json_encode(array('title' => strip_tags($_POST['title']))));\n")
     assert not eng.analyse(near, '/var/www/html/settings.php').suspicious
+
+
+def test_hostile_shapes_for_the_new_checks_stay_cheap(eng):
+    """Many cut statements, many helpers, many hex strings and '/etc/' mentions: the engine
+    answers (bounded work), and finds nothing in what is only noise."""
+    noise = b"".join(b'$a%d = "x;%s' % (i, b'y' * 200) for i in range(3000))
+    noise += b"".join(b"function f%d($p) { file_put_contents($p, 1); }\nf%d('x');\n" % (i, i) for i in range(300))
+    noise += b"".join(b"'%s' /etc/ index. /home " % (b'ab' * 40) for i in range(3000))
+    v = eng.analyse(b'<?php\n' + noise, '/var/www/html/noise.php')
+    assert not v.suspicious, v
