@@ -139,6 +139,7 @@ _CALL_RE = re.compile(('\\(%s(%s)(?![a-z0-9_$>:])'
 _SOURCE_AT = re.compile(
     rb'\$_(GET|POST|REQUEST|COOKIE|FILES)\b'
     rb'|\$_SERVER\s*\[\s*[\'"]?(HTTP_[A-Z0-9_]+|QUERY_STRING|PHP_AUTH_\w+)'
+    rb'|\$_SERVER\s*\[\s*(\$\w+)\s*\]'       # a key chosen at run time: a header, maybe
     rb'|\$_(ENV)\b(?=\s*\[)')
 _HTTP_VARS = re.compile(rb'\$HTTP_(GET_VARS|POST_VARS|COOKIE_VARS|RAW_POST_DATA|POST_FILES)\b')
 _GLOBALS_SRC = re.compile(rb'\$GLOBALS\s*\[\s*[\'"](_GET|_POST|_REQUEST|_COOKIE|_FILES)[\'"]\s*\]')
@@ -150,6 +151,7 @@ _TOKEN = re.compile(
     re.S)
 _ASSIGN_HEAD = re.compile(rb'\s*(?:@\s*)?\$([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[[^\]\n]{0,80}\]\s*)*'
                           rb'(?:\.|\?\?|\+)?=(?![=>])')
+_COND_ASSIGN = re.compile(rb'\s*\(?\s*@?\s*\$([A-Za-z_]\w*)\s*=(?![=>])\s*@?\s*')
 _HEAD_KEYWORD = re.compile(rb'\s*@?\s*(include_once|require_once|include|require|foreach|'
                            rb'echo|print|return)\b', re.I)
 _FOREACH_AS = re.compile(rb'\s*(?:\[[^\]\n]{0,80}\]\s*)*\)?\s*as\s+\$([A-Za-z_]\w*)'
@@ -936,6 +938,8 @@ class _Scan(object):
 
     def callee_may_be_anything(self, code, var):
         """False when every assignment of $var folds to the name of a harmless function."""
+        if re.search(rb'\$' + re.escape(var) + rb'\s*\.=', code):
+            return True                        # grown piece by piece: 'sh' .. 'ell_exec'
         needle = re.compile(rb'\$' + re.escape(var) + rb'\s*=(?![=>])\s*([^;]{1,400});')
         rhss = []
         for m in needle.finditer(code):
@@ -1675,6 +1679,11 @@ class _Php(object):
         am = _ASSIGN_HEAD.match(data, start)
         if am and am.end() <= pos:
             head = '=' + am.group(1).decode('latin-1')
+        elif frames and frames[0][0] in ('if', 'elseif', 'while'):   # if ($c = getenv(..))
+            cm = _COND_ASSIGN.match(data, frames[0][2] + 1, pos)
+            if cm is not None and cm.end() == pos:
+                head = '=' + cm.group(1).decode('latin-1')
+                frames = frames[1:]
         return _Ctx(frames, backticks % 2 == 1, head, start, in_string)
 
     # Request input -------------------------------------------------------------------------

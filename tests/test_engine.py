@@ -1019,3 +1019,14 @@ def test_hostile_shapes_for_the_new_checks_stay_cheap(eng):
     noise += b"".join(b"'%s' /etc/ index. /home " % (b'ab' * 40) for i in range(3000))
     v = eng.analyse(b'<?php\n' + noise, '/var/www/html/noise.php')
     assert not v.suspicious, v
+
+
+def test_taint_through_assignments_in_conditions_pieces_and_dynamic_server_keys(eng):
+    for src in (b"<?php\nif ($c = getenv('HTTP_X_TOKEN')) { passthru($c . ' 2>&1'); }\n",
+                b"<?php\n$v = @$_POST['x'];\n$z = 'sh'; $z .= 'ell_'; $z .= 'exec';\n$o = $z($v);\necho $o;\n",
+                b"<?php\n$h = base64_decode('SFRUUF9YX0E=');\n$f = $_GET['f'];\nif (!empty($_SERVER[$h])) { echo $f($_SERVER[$h]); }\n"):
+        v = eng.analyse(src, '/var/www/html/t.php')
+        assert v.suspicious, (src, v)
+    # near-miss: a loop reading a local file line by line with a condition assignment
+    near = b"<?php\n$fh = fopen(__DIR__ . '/list.txt', 'r');\nwhile ($line = fgets($fh)) { echo htmlspecialchars($line); }\n"
+    assert not eng.analyse(near, '/var/www/html/list.php').suspicious
