@@ -365,6 +365,9 @@ _BYPASS_GATES = (
 )
 _SOCKET_READ = re.compile(rb'(?i)(?<![\w>:$])(?:socket_read|socket_recv|stream_socket_recvfrom|fgets|fread|'
                           rb'stream_get_line)\s*\(')
+_STATEMENT_REST = re.compile(rb'(?:[^;\'"]|\'[^\'\\]*(?:\\.[^\'\\]*)*\'|"[^"\\]*(?:\\.[^"\\]*)*")*')
+_INCLUDE_STMT = re.compile(rb'(?<![\w$>:])(?i:include|require)(?:_once)?\b')
+_TEMP_FILE = re.compile(rb'(?i)(?<![\w$>])(?:tempnam|tmpfile|sys_get_temp_dir)\s*\(|[\'"]/tmp/')
 _FUNC_HEAD = re.compile(rb'function\s+&?\s*(\w+)\s*\(([^)]{0,400})\)', re.I)
 _PHP_DEST = re.compile(rb'\s*(?:__DIR__\s*\.\s*)?[\'"][^\'"$]{0,200}\.(?i:php\d?|phtml|phar|inc)[\'"]\s*$')
 _CLASS_DEF = re.compile(rb'(?<![\w$])(?:class|interface|trait)\s+\w+', re.I)
@@ -1066,7 +1069,9 @@ _METHOD_CALLBACK = re.compile(rb'\s*(?:\[|array\s*\()\s*(?:\$this|self::|static:
 
 # Decryption of a body: openssl/mcrypt, or a byte-wise XOR loop of two indexed strings.
 _DECRYPT = re.compile(rb'(?<![\w>:$])(?:openssl_decrypt|mcrypt_decrypt|mdecrypt_generic|sodium_crypto_secretbox_open)\s*\('
-                      rb'|\$\w+\s*\[\s*\$\w+[^\]\n]{0,20}\]\s*(?:\^|\bxor\b)\s*\$\w+\s*\[', re.I)
+                      rb'|\$\w+\s*\[\s*\$\w+[^\]\n]{0,20}\]\s*(?:\^|\bxor\b)\s*\$\w+\s*\['
+                      rb'|(?<![\w>:$])ord\s*\(\s*\$\w+\s*\[[^\]\n]{1,20}\]\s*\)\s*\^'
+                      rb'|\$\w+\s*\[\s*\$\w+\s*\]\s*\^\s*(?:chr|\$)', re.I)
 _BODY_INPUT = re.compile(rb'php://input|\$_(?:POST|REQUEST|COOKIE|GET|SESSION)\b|HTTP_RAW_POST_DATA|getallheaders', re.I)
 # A URL literal read by a fetching call: code taken from another server.
 _REMOTE_FETCH = re.compile(rb'(?<![\w>:$])(?:file_get_contents|curl_exec|fopen|file|fsockopen)\s*\(', re.I)
@@ -1227,7 +1232,9 @@ class _Php(object):
         if len(data) <= 65536 or (len(data) <= 1 << 20 and (
                 b'strrev' in data or _split_pieces(data))):
             self.computed()
-        if self.depth == 0 and self.calls.keys() & CODE_SINKS:
+        if self.depth == 0 and (self.calls.keys() & CODE_SINKS or (
+                b'data:' in data or b'tream_wrapper_register' in data or b'tempnam' in data or
+                b'tmpfile' in data) and (b'nclude' in data or b'equire' in data)):
             self.hidden_payloads()
         if self.depth < 4 and b'\\' in data and ('eval' in self.calls or 'assert' in self.calls):
             self.escaped_code()
@@ -1253,6 +1260,10 @@ class _Php(object):
                 args = _args(data, paren)
                 if b'$' in args and not _in_comment(data, start):
                     sink = start if sink is None else min(sink, start)
+                    self.decoding_loop(args, start, name)
+        for start, what in self.code_includes():
+            sink = start if sink is None else min(sink, start)
+            self.hit('php.code.eval_variable', start, text='includes %s: %s' % (what, _excerpt(data, start)))
         if sink is None:
             return
         low = self.low
@@ -1272,6 +1283,39 @@ class _Php(object):
             self.hit('php.code.remote_fetch', sink,
                      text='fetches %s, then evaluates: %s' % (
                          _span(data, fetch, 40).decode('latin-1'), _excerpt(data, sink)))
+
+    def decoding_loop(self, args, start, sink):
+        """eval($out) where $out is grown byte by byte with XOR or chr(): a packer's own
+        decoding loop, written inline (the custom_decoders check wants a function)."""
+        for var in set(_VAR.findall(args[:200])):
+            rx = re.compile(rb'\$' + var + rb'\s*\.=\s*[^;]{0,200}?(?:\^|(?<![\w$>])chr\s*\()', re.I)
+            if rx.search(self.data):
+                self.hit('php.code.custom_decoder', start, key='customdec',
+                         text='%s() runs what a byte-by-byte decoding loop builds: %s' % (
+                             sink, _excerpt(self.data, start)))
+                return
+
+    def code_includes(self):
+        """include/require that run code held in a string: a data: URI, a temporary file the
+        script itself writes, or a stream wrapper it registers.  They are eval by other names."""
+        data = self.data
+        out = []
+        wrapper = b'stream_wrapper_register' in self.low
+        for m in itertools.islice(_INCLUDE_STMT.finditer(data), 64):
+            arg = _STATEMENT_REST.match(data, m.end(), m.end() + 400).group(0)
+            low = arg.lower()
+            if b'data:' in low and (b'$' in arg or b'(' in arg):
+                out.append((m.start(), 'a data: URI built at run time'))
+            elif wrapper and b'://' in arg and b'$' in arg:
+                out.append((m.start(), 'a stream wrapper the file registers'))
+            else:
+                v = re.match(rb'\s*\(?\s*\$(\w+)\s*\)?\s*$', arg)
+                if v and any(_TEMP_FILE.search(rhs) for _, rhs in
+                             self.assignments(v.group(1).decode('latin-1'), limit=4)):
+                    out.append((m.start(), 'a temporary file it wrote'))
+            if len(out) >= 4:
+                break
+        return [(pos, what) for pos, what in out if not _in_comment(data, pos)]
 
     def unchecked_write(self, callee, pos):
         """A client-chosen write in a script that is little more than that write and never

@@ -1030,3 +1030,23 @@ def test_taint_through_assignments_in_conditions_pieces_and_dynamic_server_keys(
     # near-miss: a loop reading a local file line by line with a condition assignment
     near = b"<?php\n$fh = fopen(__DIR__ . '/list.txt', 'r');\nwhile ($line = fgets($fh)) { echo htmlspecialchars($line); }\n"
     assert not eng.analyse(near, '/var/www/html/list.php').suspicious
+
+
+def test_code_run_through_decoding_loops_data_uris_temp_files_and_wrappers(eng):
+    key = b'k3y'
+    payload = bytes(c ^ key[i % 3] for i, c in enumerate(b"system($_GET['c']);"))
+    esc = b''.join(b'\\x%02x' % c for c in payload)
+    for name, src in (
+            ('loop.php', b'<?php\n$k = "k3y"; $d = "' + esc + b'"; $o = "";\n'
+                         b'for ($i = 0; $i < strlen($d); $i++) { $o .= $d[$i] ^ $k[$i % 3]; }\neval($o);\n'),
+            ('data.php', b"<?php\n$b = file_get_contents('php://input');\n$p = '';\n"
+                         b"for ($i = 0; $i < strlen($b); $i++) { $p .= chr(ord($b[$i]) ^ 0x42); }\n"
+                         b"include 'data://text/plain;base64,' . base64_encode($p);\n"),
+            ('tmp.php', b"<?php\n$c = openssl_decrypt($_COOKIE['t'], 'aes-128-ecb', 'k');\n$t = tempnam(sys_get_temp_dir(), 's');\n"
+                        b"file_put_contents($t, '<?php ' . $c);\ninclude $t;\nunlink($t);\n")):
+        v = eng.analyse(src, '/var/www/html/' + name)
+        assert v.suspicious, (name, v)
+    # near-misses: a view renderer including a cached template, a checksum loop with XOR
+    near = (b"<?php\n$cache = CACHE_DIR . '/' . md5($tpl) . '.php';\nif (!is_file($cache)) { file_put_contents($cache, compile($tpl)); }\n"
+            b"include $cache;\n$crc = 0; for ($i = 0; $i < strlen($s); $i++) { $crc ^= ord($s[$i]); }\n")
+    assert not eng.analyse(near, '/var/www/html/view.php').suspicious
