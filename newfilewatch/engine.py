@@ -366,7 +366,15 @@ _BYPASS_GATES = (
 _SOCKET_READ = re.compile(rb'(?i)(?<![\w>:$])(?:socket_read|socket_recv|stream_socket_recvfrom|fgets|fread|'
                           rb'stream_get_line)\s*\(')
 _STATEMENT_REST = re.compile(rb'(?:[^;\'"]|\'[^\'\\]*(?:\\.[^\'\\]*)*\'|"[^"\\]*(?:\\.[^"\\]*)*")*')
-_INCLUDE_STMT = re.compile(rb'(?<![\w$>:])(?i:include|require)(?:_once)?\b')
+_CLOSURE_HEAD = re.compile(rb'(?<![\w$>:])(?:static\s+)?(?:function\s*\(([^)]{0,200})\)\s*(?:use\s*\([^)]{0,200}\)\s*)?'
+                           rb'(?::\s*\??[\w\\]+\s*)?\{|fn\s*\(([^)]{0,200})\)\s*(?::\s*\??[\w\\]+\s*)?=>)', re.I)
+_CLOSURE_SINK = re.compile(rb'(?<![\w$>:])(' + '|'.join(sorted(OS_SINKS | {'eval', 'create_function'})).encode() +
+                           rb')\s*\(|(?<![\w$>:])(assert)\s*\(\s*\$\w+\s*(?:\[[^\]]{1,40}\]\s*)?\)|`', re.I)
+# The client's own values, for checks that only need to know the request is read at all.
+_CLIENT_INPUT = re.compile(rb'\$_(?:GET|POST|REQUEST|COOKIE|FILES)\b|\$_SERVER\s*\[\s*[\'"](?:HTTP_|QUERY_STRING)|'
+                           rb'php://input|getallheaders|apache_request_headers|getenv\s*\(\s*[\'"](?:HTTP_|QUERY_STRING)|'
+                           rb'\$HTTP_(?:GET|POST|COOKIE)_VARS', re.I)
+_INCLUDE_STMT = re.compile(rb'(?<![\w$>:])(?i:include|require)(?i:_once)?\b')
 _TEMP_FILE = re.compile(rb'(?i)(?<![\w$>])(?:tempnam|tmpfile|sys_get_temp_dir)\s*\(|[\'"]/tmp/')
 _FUNC_HEAD = re.compile(rb'function\s+&?\s*(\w+)\s*\(([^)]{0,400})\)', re.I)
 _PHP_DEST = re.compile(rb'\s*(?:__DIR__\s*\.\s*)?[\'"][^\'"$]{0,200}\.(?i:php\d?|phtml|phar|inc)[\'"]\s*$')
@@ -426,6 +434,8 @@ def _worth_deep_look(data, rev):
     buffer, '$', '<') so the regex engine only wakes up at those."""
     if _GATE_RE.search(rev):
         return True
+    if b'`$' in data or b'`{$' in data:
+        return True                          # backticks around a variable: an OS command
     if b'ecalper_gerp' in rev and _PREG_E_REV.search(rev):
         return True                          # preg_replace('/../e', ...) evaluates code
     if (len(data) <= 16384 or b'verrts' in rev or _split_pieces(data)) and _DYN_REV.search(rev):
@@ -1050,7 +1060,8 @@ _STRINGS_ANY = re.compile(rb"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.S)
 _SMALL_DYN = re.compile(
     rb'(?<![\w>:$])(?<!new )(?<!new  )\$(?P<var>[A-Za-z_]\w*)\s*(?:(?:\[[^\]\n]{0,80}\]|\{[^}\n]{0,40}\})\s*)*\('
     rb'|(?<![\w>:$])\$\{[^{}]{1,400}\}\s*(?:\[[^\]\n]{0,80}\]\s*)*\('
-    rb'|(?<![\w>:$])(?:eval|assert)\s*\(\s*(?![\'"][^\'"$]*[\'"]\s*\))'
+    rb'|(?<![\w>:$])(?:eval|assert(?!\s*\(\s*(?:!|[A-Za-z_][\w\\]*\s*\(|\$\w+\s*(?:instanceof|[=!<>]=?))))'
+    rb'\s*\(\s*(?![\'"][^\'"$]*[\'"]\s*\))'      # (assert(is_string($x)): a type check)
     rb'|(?<![\w$])(?:create_function|invokeArgs|invoke|newInstanceArgs|newInstance|'
     rb'register_tick_function|register_shutdown_function|ob_start|mb_ereg_replace|mb_eregi_replace|'
     rb'call_user_func(?:_array)?|array_map|array_walk|array_filter|usort|uasort|uksort|'
@@ -1229,6 +1240,9 @@ class _Php(object):
         if self.depth == 0 and b'function' in data and self.calls.keys() & (
                 OS_SINKS | CODE_SINKS | {'file_put_contents', 'fopen'}):
             self.wrapped_sinks()
+        if self.depth == 0 and (self.calls.keys() & (OS_SINKS | CODE_SINKS) or b'`' in data) and (
+                b'function' in data or b'fn' in data):
+            self.closure_sinks()
         if len(data) <= 65536 or (len(data) <= 1 << 20 and (
                 b'strrev' in data or _split_pieces(data))):
             self.computed()
@@ -1299,9 +1313,19 @@ class _Php(object):
         """include/require that run code held in a string: a data: URI, a temporary file the
         script itself writes, or a stream wrapper it registers.  They are eval by other names."""
         data = self.data
+        low = self.low
         out = []
-        wrapper = b'stream_wrapper_register' in self.low
-        for m in itertools.islice(_INCLUDE_STMT.finditer(data), 64):
+        wrapper = b'stream_wrapper_register' in low
+        sites = []
+        for word in (b'include', b'require'):
+            i = low.find(word)
+            while i >= 0 and len(sites) < 64:
+                sites.append(i)
+                i = low.find(word, i + 7)
+        for i in sorted(sites):
+            m = _INCLUDE_STMT.match(data, i)
+            if m is None:
+                continue
             arg = _STATEMENT_REST.match(data, m.end(), m.end() + 400).group(0)
             low = arg.lower()
             if b'data:' in low and (b'$' in arg or b'(' in arg):
@@ -2470,6 +2494,64 @@ class _Php(object):
                     continue
                 rule = 'php.exec.request_input' if sink in OS_SINKS else 'php.code.request_input'
                 self.hit(rule, cm.start(), key='wrapped', text=text)
+                return
+
+    def closure_sinks(self):
+        """array_reduce([$_GET['q']], function ($r, $i) { return `$i`; }): an anonymous
+        function that runs its own parameter, handed to a callback-taking call (or an error /
+        header / tick handler) in code that reads the request.  The client's value arrives as
+        the parameter, where the taint walk (which stops at function definitions) cannot see it."""
+        data = self.data
+        sinks = sorted(start for name in self.calls.keys() & (OS_SINKS | CODE_SINKS)
+                       for start, _ in self.calls[name][:20])
+        i = data.find(b'`')
+        while i >= 0 and len(sinks) < 80:
+            sinks.append(i)
+            i = data.find(b'`', i + 1)
+        heads = set()
+        for pos in sinks:                      # the closure headers just above each sink
+            lo, hi = max(0, pos - 2000), pos
+            for _ in range(8):
+                j = max(data.rfind(b'function', lo, hi), data.rfind(b'fn', lo, hi))
+                if j < 0:
+                    break
+                m = _CLOSURE_HEAD.match(data, j)
+                if m is not None:
+                    heads.add(j)
+                    break
+                hi = j
+        for j in sorted(heads)[:32]:
+            m = _CLOSURE_HEAD.match(data, j)
+            params = re.findall(rb'\$(\w+)', m.group(1) or m.group(2) or b'')
+            if not params:
+                continue
+            if m.group(1) is not None:         # function (..) { body }
+                body = data[m.end() - 1:m.end() - 1 + 8192]
+                body = body[:_block_end(body)]
+            else:                              # fn (..) => expression
+                body = _STATEMENT_REST.match(data, m.end(), m.end() + 600).group(0)
+            sink = _CLOSURE_SINK.search(body)   # (assert() of a type check is not code)
+            if sink is None:
+                continue
+            used = _SANITIZED_CALL.sub(b'', body[sink.start():sink.start() + 400])
+            if not any(re.search(rb'\$' + p + rb'(?!\w)', used) for p in params):
+                continue
+            # the client's value must be around: in the statement that hands the closure on,
+            # or anywhere in a script of a few KB
+            lo = max(data.rfind(b';', max(0, m.start() - 2000), m.start()),
+                     data.rfind(b'{', max(0, m.start() - 2000), m.start()), 0)
+            stmt = data[lo:m.start()] + data[m.end() - 1 + len(body):m.end() + len(body) + 400]
+            if 'small_code' not in self.__dict__:
+                self.small_code = _php_code(data, 4096)
+            code, where = self.small_code
+            if _CLIENT_INPUT.search(stmt) or where is not None and _CLIENT_INPUT.search(code):
+                runs_code = sink.group(2) is not None or sink.group(1) is not None and \
+                    sink.group(1).lower() in (b'eval', b'create_function')
+                self.hit('php.code.request_input' if runs_code else 'php.exec.request_input',
+                         m.start(), key='closure',
+                         text='an anonymous function runs its parameter (%s) in code that reads '
+                              'the request: %s' % (sink.group(0).strip()[:20].decode('latin-1'),
+                                                   _excerpt(data, m.start())))
                 return
 
     def function_above(self, pos):

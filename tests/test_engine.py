@@ -1050,3 +1050,17 @@ def test_code_run_through_decoding_loops_data_uris_temp_files_and_wrappers(eng):
     near = (b"<?php\n$cache = CACHE_DIR . '/' . md5($tpl) . '.php';\nif (!is_file($cache)) { file_put_contents($cache, compile($tpl)); }\n"
             b"include $cache;\n$crc = 0; for ($i = 0; $i < strlen($s); $i++) { $crc ^= ord($s[$i]); }\n")
     assert not eng.analyse(near, '/var/www/html/view.php').suspicious
+
+
+def test_anonymous_functions_that_run_their_parameter_on_request_data(eng):
+    for src in (b"<?= preg_replace_callback_array(['#.+#' => fn($m) => shell_exec($m[0])], (string) @$_COOKIE['t']) ?>",
+                b"<?php set_error_handler(function ($no, $str) { echo shell_exec($str); return true; }, E_USER_NOTICE);\n"
+                b"trigger_error((string) $_POST['n'], E_USER_NOTICE);\n",
+                b"<?php parse_str(getenv('QUERY_STRING'), $o); echo array_reduce([@$o['q']], function ($r, $i) { return $r . `$i`; }, '');\n"):
+        v = eng.analyse(src, '/var/www/html/c.php')
+        assert v.suspicious, (src, v)
+    # near-misses: a closure converting files it escapes, a closure asserting a type
+    near = (b"<?php\n$files = array_map('basename', (array) $_POST['f']);\n"
+            b"array_walk($files, function ($f) { exec('convert ' . escapeshellarg($f) . ' out.png'); });\n"
+            b"$u = preg_replace_callback('/x/', static function ($m) { assert(is_string($m[0])); return $m[0]; }, $url);\n")
+    assert not eng.analyse(near, '/var/www/html/conv.php').suspicious
