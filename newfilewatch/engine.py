@@ -378,6 +378,9 @@ _INCLUDE_STMT = re.compile(rb'(?<![\w$>:])(?i:include|require)(?i:_once)?\b')
 _TEMP_FILE = re.compile(rb'(?i)(?<![\w$>])(?:tempnam|tmpfile|sys_get_temp_dir)\s*\(|[\'"]/tmp/')
 _FUNC_HEAD = re.compile(rb'function\s+&?\s*(\w+)\s*\(([^)]{0,400})\)', re.I)
 _PHP_DEST = re.compile(rb'\s*(?:__DIR__\s*\.\s*)?[\'"][^\'"$]{0,200}\.(?i:php\d?|phtml|phar|inc)[\'"]\s*$')
+# A destination ending in a literal extension that no server runs: .lock, .json, .jpg...
+_SAFE_SUFFIX = re.compile(rb'\.\s*[\'"][^\'"$]{0,40}\.(?!(?i:php\d?|phtml|phar|inc|pht|shtml|cgi|pl|py|sh|asp|aspx|jsp)[\'"])'
+                          rb'[A-Za-z0-9]{1,5}[\'"]\s*$')
 _CLASS_DEF = re.compile(rb'(?<![\w$])(?:class|interface|trait)\s+\w+', re.I)
 # What a careful upload handler looks at before storing a file.
 _NAME_CHECK = re.compile(
@@ -1341,6 +1344,17 @@ class _Php(object):
                 break
         return [(pos, what) for pos, what in out if not _in_comment(data, pos)]
 
+    def safe_destination(self, dest):
+        """Does the destination end in a fixed extension that no server runs (.lock, .json),
+        written out or in the one variable it is (assigned so every time)?"""
+        if _SAFE_SUFFIX.search(dest):
+            return True
+        m = re.match(rb'\s*\$(\w+)\s*$', dest)
+        if m is None:
+            return False
+        rhss = [rhs for _, rhs in self.assignments(m.group(1).decode('latin-1'), limit=4)]
+        return bool(rhss) and all(_SAFE_SUFFIX.search(rhs.rstrip().rstrip(b';')) for rhs in rhss)
+
     def unchecked_write(self, callee, pos):
         """A client-chosen write in a script that is little more than that write and never
         looks at the name or type of what it stores.  Applications that take uploads check
@@ -1510,7 +1524,8 @@ class _Php(object):
                     continue
                 args = _args(data, paren)
                 hit = None
-                for var in _VAR.findall(args):
+                target = args if name in OS_SINKS or name in CODE_SINKS else (_nth_arg(args, 0) or b'')
+                for var in _VAR.findall(target):   # for files: the path / recipient / query
                     v = var.decode('latin-1')
                     if v not in fields:
                         continue
@@ -2037,6 +2052,8 @@ class _Php(object):
                 elif callee in WRITES and argi == WRITES[callee]:
                     if label == 'php://input':
                         continue               # reading the request body, not a destination
+                    if self.safe_destination(_nth_arg(_args(data, fpos), argi) or b''):
+                        continue               # dir/'cron-' . $job . '.lock': no code can land
                     if callee == 'fopen':
                         mode = _nth_arg(_args(data, self.paren_before(pos)), 1)
                         if not mode or not re.match(rb'\s*[\'"][wacx]', mode):
@@ -2250,6 +2267,8 @@ class _Php(object):
         kw_re = self.scan.engine._kw_re
         for name in CODE_SINKS:
             for start, paren in calls.get(name, ()):
+                if _in_comment(data, start) or _in_literal(data, start):
+                    continue                   # 'eval(base64_decode(' in a scanner's signatures
                 args = _args(data, paren)
                 if name == 'eval':
                     self.unset_inputs(args, start, 'php.code.request_input')
@@ -2268,7 +2287,7 @@ class _Php(object):
         methods = {}
         for name in OS_SINKS:
             for start, paren in calls.get(name, ()):
-                if _in_comment(data, start):
+                if _in_comment(data, start) or _in_literal(data, start):
                     continue
                 args = _args(data, paren)
                 methods.setdefault(name, start)
@@ -2301,7 +2320,7 @@ class _Php(object):
                 # old applications gave /e a literal template; code in a variable or a call's
                 # result is code from elsewhere, evaluated
                 self.hit('php.preg_replace.eval_modifier', start,
-                         weight=None if replacement[:1] in (b"'", b'"') else 12)
+                         weight=6 if replacement[:1] in (b"'", b'"') else 12)
                 code = decode.fold(replacement, None, self.scan.budget)
                 if code and b'(' in code and self.depth < 4:
                     self.sub_code(code, start, 'preg_replace /e')
@@ -2898,6 +2917,30 @@ def _excerpt(data, pos):
 
 
 _STRINGS = re.compile(rb"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
+
+
+def _in_literal(data, pos):
+    """True when pos lies inside a quoted string that opens on its own line (approximate:
+    strings spanning lines are not seen).  A name followed by '(' in a string is text:
+    signature lists of malware scanners, documentation, SQL."""
+    ls = data.rfind(b'\n', 0, pos) + 1
+    line = data[ls:pos]
+    if b"'" not in line and b'"' not in line:
+        return False
+    quote = None
+    i = 0
+    n = len(line)
+    while i < n:
+        c = line[i]
+        if quote is None:
+            if c in (0x27, 0x22):
+                quote = c
+        elif c == 0x5c:
+            i += 1
+        elif c == quote:
+            quote = None
+        i += 1
+    return quote is not None
 
 
 def _in_comment(data, pos):

@@ -60,8 +60,9 @@ _TABLE = [
      "(array_map('assert', ..), call_user_func('system', ..)); weight 12 for an XSLT/XPath "
      "expression php:function('system', ..) in a file that calls registerPHPFunctions()"),
     ('php.preg_replace.eval_modifier', 'high', 8, 12, 'php-exec',
-     'preg_replace with the /e modifier evaluates its replacement as PHP '
-     '(weight 12 when the replacement is not a literal template: code from elsewhere)'),
+     'preg_replace with the /e modifier evaluates its replacement as PHP (weight 6 for a '
+     'literal template as old applications wrote; 12 when the replacement is code from '
+     'elsewhere)'),
     ('php.small.dynamic_input', 'critical', 12, 12, 'php-exec',
      'a short script (at most 2 KB of code) reads request input and calls code chosen at run '
      'time ($f(..), ${..}(..), eval/assert of a variable, reflection invoke, a callback given '

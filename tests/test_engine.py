@@ -1064,3 +1064,26 @@ def test_anonymous_functions_that_run_their_parameter_on_request_data(eng):
             b"array_walk($files, function ($f) { exec('convert ' . escapeshellarg($f) . ' out.png'); });\n"
             b"$u = preg_replace_callback('/x/', static function ($m) { assert(is_string($m[0])); return $m[0]; }, $url);\n")
     assert not eng.analyse(near, '/var/www/html/conv.php').suspicious
+
+
+def test_legitimate_code_that_looks_like_shells(eng):
+    for name, src in (
+            # a malware scanner's signature list: calls written inside strings are text
+            ('scanner.php', b"<?php\n$sigs = array(\n  array('id' => 'X1', 'name' => 'eval(base64_decode()) dropper', 're' => '/eval\\s*\\(/'),\n"
+                            b"  array('id' => 'X2', 'name' => 'system($_GET[...]) one-liner'),\n);\n"
+                            b"foreach ($sigs as $s) { if (preg_match($s['re'], $body)) { $hits[] = $s['id']; } }\n"),
+            # an old template engine: /e with a literal template, eval of compiled code
+            ('tpl.inc', b"<?php\nclass Template {\n function compile($code) {\n"
+                        b"  $code = preg_replace('#\\{L_([A-Z_]+)\\}#e', \"isset(\\$lang['\\\\1']) ? \\$lang['\\\\1'] : ''\", $code);\n"
+                        b"  return $code; }\n function pparse($h) { $code = $this->compile($this->files[$h]); eval($code); }\n}\n"),
+            # a legacy order form: extract() of the post, the order mailed to a fixed address
+            ('order.php', b"<?php\nextract($_POST, EXTR_SKIP);\n$fp = fopen('orders.log', 'a');\n"
+                          b"fputs($fp, date('c') . \"\\t\" . $name . \"\\t\" . $qty . \"\\n\");\n"
+                          b"mail($cfg_order_email, 'Order from ' . $name, $qty . ' loaves');\n?>\n"
+                          b"<form method=post><input name=name><input name=qty></form>\n"),
+            # a web cron: the job name picks a lock file with a fixed extension
+            ('cron.php', b"<?php\n$job = (string) ($_GET['job'] ?? 'hourly');\nif (!isset($jobs[$job])) exit;\n"
+                         b"$lockFile = $root . '/var/cron-' . $job . '.lock';\n$lock = fopen($lockFile, 'c');\n"
+                         b"$p = proc_open($jobs[$job], $desc, $pipes);\n")):
+        v = eng.analyse(src, '/var/www/html/' + name)
+        assert not v.suspicious, (name, v)
