@@ -895,6 +895,8 @@ class _Scan(object):
         if not _SMALL_REQ.search(code):
             return
         for m in _SMALL_DYN.finditer(code):
+            if _in_literal(data, where(m.start())):
+                continue                       # 'eval(' in a string is text
             if m.group('var') is not None:
                 var = m.group('var')
                 if var.lower() in (b'this', b'class', b'obj', b'object'):
