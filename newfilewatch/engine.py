@@ -2021,6 +2021,8 @@ class _Php(object):
             data[max(0, pos - 14):pos].replace(b' ', b'').lower().rstrip(b'(').endswith(
             (b'(int)', b'(float)', b'(bool)', b'(integer)', b'(double)', b'(boolean)'))
         rule = None
+        if frames and frames[-1][0] == '[' and re.search(rb'\$(?!_)\w+\s*$', data[max(0, frames[-1][2] - 60):frames[-1][2]]):
+            return ()                          # $jobs[$_GET['job']]: the code's own value, picked
         if not sanitized:
             for idx, (callee, argi, fpos) in enumerate(frames):
                 if callee in CODE_SINKS:
@@ -2062,10 +2064,10 @@ class _Php(object):
                             continue
                     self.hit('php.write.request_path', pos, key='write:' + callee)
                     self.request_writes.append((callee, pos))
-                    if '_COOKIE' in label:
-                        # forms name files in fields; a path riding in a cookie is a control
-                        # channel that no page shows (headers are not counted: caches write
-                        # under HTTP_HOST)
+                    if '_COOKIE' in label or 'HTTP_' in label and 'HTTP_HOST' not in label:
+                        # forms name files in fields; a path riding in a cookie or a custom
+                        # header is a control channel that no page shows (not Host: caches
+                        # write under HTTP_HOST)
                         self.hit('php.write.request_path', pos, key='hiddenpath', weight=4,
                                  text='the destination comes from %s: %s' % (label, _excerpt(data, pos)))
                     self.unchecked_write(callee, pos)
@@ -2793,7 +2795,8 @@ _TERNARY_LITERALS = re.compile(
 
 _FILE_INPUT = re.compile(rb'<input[^>]{0,200}type\s*=\s*[\'"]?file\b')
 _FETCH_CALL = re.compile(rb'(?<![\w$>:])(file_get_contents|curl_exec|file|fopen|stream_get_contents)\s*\(', re.I)
-_REQ_SUPER = re.compile(rb'\$_(?:GET|POST|REQUEST|COOKIE)\b|\$HTTP_(?:GET|POST)_VARS\b')
+_REQ_SUPER = re.compile(rb'\$_(?:GET|POST|REQUEST|COOKIE)\b|\$HTTP_(?:GET|POST)_VARS\b|'
+                        rb'\$_SERVER\s*\[\s*[\'"]HTTP_(?!HOST\b)')
 _CURL_URL_REQ = re.compile(rb'CURLOPT_URL\s*,\s*[^;)]{0,80}\$_(?:GET|POST|REQUEST|COOKIE)\b')
 _TERNARY_PICK = re.compile(rb'[^?;]{1,300}\?(?![?>])\s*([\'"][^\'"\n]{0,120}[\'"])\s*:\s*'
                            rb'([\'"][^\'"\n]{0,120}[\'"])\s*$')

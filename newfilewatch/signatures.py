@@ -116,7 +116,7 @@ _TABLE = [
     ('php.write.request_path', 'high', 8, 16, 'php-dropper',
      'a file is written/uploaded to a path the client chooses '
      '(move_uploaded_file/copy/file_put_contents/fopen with a request value as destination); '
-     '4 more when the path rides in a cookie'),
+     '4 more when the path rides in a cookie or a custom header'),
     ('php.write.unchecked', 'medium', 4, 4, 'php-dropper',
      'a short stand-alone script (at most 4 KB of code, no classes) writes a client-chosen '
      'path or upload and never checks its name, extension, type or size'),
