@@ -379,8 +379,9 @@ _TEMP_FILE = re.compile(rb'(?i)(?<![\w$>])(?:tempnam|tmpfile|sys_get_temp_dir)\s
 _FUNC_HEAD = re.compile(rb'function\s+&?\s*(\w+)\s*\(([^)]{0,400})\)', re.I)
 _PHP_DEST = re.compile(rb'\s*(?:__DIR__\s*\.\s*)?[\'"][^\'"$]{0,200}\.(?i:php\d?|phtml|phar|inc)[\'"]\s*$')
 # A destination ending in a literal extension that no server runs: .lock, .json, .jpg...
-_SAFE_SUFFIX = re.compile(rb'\.\s*[\'"][^\'"$]{0,40}\.(?!(?i:php\d?|phtml|phar|inc|pht|shtml|cgi|pl|py|sh|asp|aspx|jsp)[\'"])'
-                          rb'[A-Za-z0-9]{1,5}[\'"]\s*$')
+_SAFE_SUFFIX = re.compile(rb'(?:\.\s*[\'"][^\'"$]{0,40}|"[^"]{0,200})'
+                          rb'\.(?!(?i:php\d?|phtml|phar|inc|pht|shtml|cgi|pl|py|sh|asp|aspx|jsp)[\'"])'
+                          rb'[A-Za-z0-9]{1,5}[\'"]\s*$')   # .. '.lock' or "$dir/$page.txt"
 _CLASS_DEF = re.compile(rb'(?<![\w$])(?:class|interface|trait)\s+\w+', re.I)
 # What a careful upload handler looks at before storing a file.
 _NAME_CHECK = re.compile(
@@ -2064,7 +2065,8 @@ class _Php(object):
                             continue
                     self.hit('php.write.request_path', pos, key='write:' + callee)
                     self.request_writes.append((callee, pos))
-                    if '_COOKIE' in label or 'HTTP_' in label and 'HTTP_HOST' not in label:
+                    if '_COOKIE' in label or '_SERVER' in label and 'HTTP_' in label and \
+                            'HTTP_HOST' not in label:
                         # forms name files in fields; a path riding in a cookie or a custom
                         # header is a control channel that no page shows (not Host: caches
                         # write under HTTP_HOST)
