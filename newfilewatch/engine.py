@@ -261,6 +261,7 @@ _HEX_LITERAL = re.compile(rb'[\'"]((?:[0-9a-fA-F]{2}){10,4096})[\'"]')
 _CODE_LIKE = re.compile(rb'^[\x20-\x7e\t\r\n]*[a-zA-Z_]\w*\s*\([\x20-\x7e\t\r\n]*$')
 
 
+_B64_NAME = re.compile(rb'[\'"]([A-Za-z0-9+/]{6,40}={0,2})[\'"]')
 _HEX_NAME = re.compile(rb'[\'"]((?:[0-9a-fA-F]{2}){3,40})[\'"]')
 
 
@@ -374,6 +375,9 @@ _CLOSURE_SINK = re.compile(rb'(?<![\w$>:])(' + '|'.join(sorted(OS_SINKS | {'eval
 _CLIENT_INPUT = re.compile(rb'\$_(?:GET|POST|REQUEST|COOKIE|FILES)\b|\$_SERVER\s*\[\s*[\'"](?:HTTP_|QUERY_STRING)|'
                            rb'php://input|getallheaders|apache_request_headers|getenv\s*\(\s*[\'"](?:HTTP_|QUERY_STRING)|'
                            rb'\$HTTP_(?:GET|POST|COOKIE)_VARS', re.I)
+_MAGIC_METHOD = re.compile(rb'(?i)function\s+(__(?:wakeup|destruct|tostring|call|callstatic|get|set|invoke|unserialize))'
+                           rb'\s*\([^)]{0,200}\)[^{;]{0,40}\{')
+_UNSERIALIZE = re.compile(rb'(?i)(?<![\w$>:])unserialize\s*\(')
 _INCLUDE_STMT = re.compile(rb'(?<![\w$>:])(?i:include|require)(?i:_once)?\b')
 _TEMP_FILE = re.compile(rb'(?i)(?<![\w$>])(?:tempnam|tmpfile|sys_get_temp_dir)\s*\(|[\'"]/tmp/')
 _FUNC_HEAD = re.compile(rb'function\s+&?\s*(\w+)\s*\(([^)]{0,400})\)', re.I)
@@ -1249,6 +1253,8 @@ class _Php(object):
         if self.depth == 0 and (self.calls.keys() & (OS_SINKS | CODE_SINKS) or b'`' in data) and (
                 b'function' in data or b'fn' in data):
             self.closure_sinks()
+            if b'unserialize' in self.low and b'function __' in self.low:
+                self.gadgets()
         if len(data) <= 65536 or (len(data) <= 1 << 20 and (
                 b'strrev' in data or _split_pieces(data))):
             self.computed()
@@ -1391,6 +1397,16 @@ class _Php(object):
         for pos, text in (_hex_code(data) if len(data) <= 8192 or unhex else ()):
             self.sub_code(text, pos, 'a hex string holds code')
         names = []                             # array('7068705f756e616d65', ..): php_uname
+        if len(data) <= 65536 and 'base64_decode' in self.calls:
+            for m in itertools.islice(_B64_NAME.finditer(data), 200):   # 'c2hlbGxfZXhlYw=='
+                try:
+                    name = binascii.a2b_base64(m.group(1)).strip().lower()
+                except (binascii.Error, ValueError):
+                    continue
+                if name in _EXEC_BYTES:
+                    self.hit('php.obfuscation.hidden_function', m.start(), key='b64name',
+                             text='a base64 string spells %s' % name.decode('latin-1'))
+                    break
         if len(data) > 65536 or not (unhex or b'cedxeh' in rev):
             return                             # nothing here turns hex into a name
         for m in _HEX_NAME.finditer(self.data):
@@ -2318,8 +2334,19 @@ class _Php(object):
             self.backtick_keywords()
         for name, idx in CALLBACKS.items():
             for start, paren in calls.get(name, ()):
-                if _is_dangerous_name(_nth_arg(_args(data, paren), idx)):
+                args = _args(data, paren)
+                cb = _nth_arg(args, idx)
+                # register_shutdown_function('array_map', 'passthru', [..]): the callback is
+                # itself a callback-taker, whose own callback follows it
+                inner = (_static_string(cb) or b'').strip().lower().decode('latin-1')
+                if inner in CALLBACKS:
+                    cb = _nth_arg(args, idx + 1 + CALLBACKS[inner])
+                if _is_dangerous_name(cb):
                     self.hit('php.callback.dangerous_name', start)
+                    if _CLIENT_INPUT.search(args):     # ..and the client gives the argument
+                        self.hit('php.code.request_input', start, key='cbinput',
+                                 text='a command function as callback, run on request input: %s'
+                                 % _excerpt(data, start))
         for start, paren in calls.get('preg_replace', ()):
             if self.regex_has_e(paren):
                 replacement = (_nth_arg(_args(data, paren, limit=1 << 20), 1) or b'').strip()
@@ -2578,6 +2605,24 @@ class _Php(object):
                               'the request: %s' % (sink.group(0).strip()[:20].decode('latin-1'),
                                                    _excerpt(data, m.start())))
                 return
+
+    def gadgets(self):
+        """unserialize() of request data in a file that defines a class whose magic method
+        (__wakeup, __destruct, __toString...) runs code: the object the client sends picks what
+        runs.  A backdoor disguised as a cache, or an object-injection shell."""
+        data = self.data
+        for m in itertools.islice(_MAGIC_METHOD.finditer(data), 16):
+            body = data[m.end() - 1:m.end() - 1 + 8192]
+            if not _CLOSURE_SINK.search(body[:_block_end(body)]) and not \
+                    _DYN_CALL.search(body[:_block_end(body)]):
+                continue
+            for u in itertools.islice(_UNSERIALIZE.finditer(data), 16):
+                if _CLIENT_INPUT.search(_args(data, u.end() - 1)):
+                    self.hit('php.code.request_input', u.start(), key='gadget',
+                             text='request data unserialized next to %s(), which runs code: %s' % (
+                                 m.group(1).decode('latin-1'), _excerpt(data, u.start())))
+                    return
+            return
 
     def function_above(self, pos):
         """The match of the nearest `function name(params)` header above pos, a few KB at

