@@ -1253,8 +1253,8 @@ class _Php(object):
         if self.depth == 0 and (self.calls.keys() & (OS_SINKS | CODE_SINKS) or b'`' in data) and (
                 b'function' in data or b'fn' in data):
             self.closure_sinks()
-            if b'unserialize' in self.low and b'function __' in self.low:
-                self.gadgets()
+        if self.depth == 0 and b'unserialize' in self.low and b'function __' in self.low:
+            self.gadgets()
         if len(data) <= 65536 or (len(data) <= 1 << 20 and (
                 b'strrev' in data or _split_pieces(data))):
             self.computed()
