@@ -336,9 +336,12 @@ _ESCAPES = (
      lambda d: _match_near(d, b'index.', _INDEX_OVERWRITE, 40)),
     ('php.sql.file_io', (b'elifpmud', b'eliftuo', b'elif_daol'), _sql_file_io),
     ('php.backdoor.admin_account', (b'_virpon_xaja_pw',), lambda d: _nopriv_admin(d)),
+    ('php.backdoor.admin_account', (b'php.daol-pw', b'php.redaeh-golb-pw'),   # a loose script that
+     lambda d: _WP_BOOT.search(d) and _ADMIN_MAKER.search(d)),               # boots WP, makes an admin
 )
 # An administrator made in code: wp_insert_user/wp_create_user/set_role with that role.
 _ADMIN_MAKER = re.compile(rb'(?i)(?:set_role\s*\(|add_role\s*\(|[\'"]role[\'"]\s*=>)\s*[\'"]administrator[\'"]')
+_WP_BOOT = re.compile(rb'(?i)(?:require|include)(?:_once)?\s*\(?[^;]{0,120}wp-(?:load|blog-header)\.php')
 # add_action('wp_ajax_nopriv_x', 'cb') / array($this, 'cb') / [$this, 'cb']: the callback name
 _NOPRIV_HOOK = re.compile(rb'[\'"]wp_ajax_nopriv_[\w-]+[\'"]\s*,\s*(?:array\s*\(|\[)?[^,\'")\]]*,?\s*[\'"](\w+)[\'"]')
 

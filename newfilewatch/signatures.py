@@ -147,8 +147,9 @@ _TABLE = [
     ('php.deface.index_overwrite', 'medium', 4, 4, 'php-dropper',
      'opens index.php/index.html of its own directory for writing: a defacement'),
     ('php.backdoor.admin_account', 'critical', 12, 12, 'php-dropper',
-     'a file that answers unauthenticated AJAX calls (wp_ajax_nopriv_ hook) creates or promotes '
-     'an administrator account: a backdoor for whoever knows the action name'),
+     'a file that answers unauthenticated AJAX calls (wp_ajax_nopriv_ hook), or a loose script '
+     'that boots WordPress itself (wp-load.php), creates or promotes an administrator account: '
+     'a backdoor for whoever knows its name'),
     ('php.recon.environment', 'low', 2, 2, 'php-recon',
      'probes that shells run on arrival (disable_functions, safe_mode, posix_getpwuid, '
      'error_reporting(0) with set_time_limit(0))'),

