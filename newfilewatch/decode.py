@@ -269,7 +269,7 @@ def concatenations(data, limit=256):
 # functions — never anything with side effects — within a step budget.  Hand-written: no
 # library evaluates PHP expressions without running PHP.
 _FOLD_TOKEN = re.compile(
-    rb"\s*(?:/\*.*?\*/\s*)*(?:(?P<q>['\"])|(?P<var>\$[A-Za-z_]\w*)|(?P<num>0x[0-9A-Fa-f]+|\d+)|"
+    rb"\s*(?:/\*.*?\*/\s*)*(?:(?P<q>['\"])|(?P<var>\$+[A-Za-z_]\w*)|(?P<num>0x[0-9A-Fa-f]+|\d+)|"
     rb"(?P<arr>array)\s*\(|(?P<fn>[A-Za-z_]\w*)\s*\(|(?P<const>(?i:null|false|true))\b|"
     rb"(?P<op>[.^~(),\[\]+*-])|(?P<end>$))", re.S)
 _PURE = frozenset(('strtr', 'str_replace', 'str_ireplace', 'trim', 'ltrim', 'rtrim', 'substr',
@@ -373,7 +373,11 @@ class _Folder(object):
         if m.group('const'):                 # PHP prints null and false as '', true as '1'
             return b'1' if m.group('const').lower() == b'true' else b''
         if m.group('var'):
-            name = m.group('var')[1:]
+            name = m.group('var').lstrip(b'$')
+            for _ in range(len(m.group('var')) - len(name) - 1):   # $$o: the variable $o names
+                name = self.env.get(name)
+                if not isinstance(name, bytes):
+                    raise ValueError
             if name not in self.env:
                 raise ValueError
             value = self.env[name]

@@ -1622,6 +1622,8 @@ class _Php(object):
                        for m in itertools.islice(_APPEND_ANY.finditer(data), 100)]
             found = sorted(found + appends)
         found = [(var, rhs) for _, var, rhs in found]
+        if needed is not None and any(b'$$' in rhs for _, rhs in found):
+            needed = None                      # $$o: which variables matter is known only folded
         if needed is not None:
             deps = collections.defaultdict(set)
             for var, rhs in found:

@@ -105,3 +105,10 @@ def test_fold_constants_and_pack_of_bytes():
     assert fold(b"join(null, array('a', 'b'))") == b'ab'
     assert fold(b"pack('c*', 0x73, 121, 115)") == b'sys'
     assert fold(b"'x' . true . false") == b'x1'
+
+
+def test_fold_variable_variables():
+    from newfilewatch.decode import fold
+    env = {b'o': b'p', b'p': b'as', b'as': b'sthru'}
+    assert fold(b'$o . $$o . $$$o', env) == b'passthru'
+    assert fold(b'$$missing', env) is None
