@@ -2104,12 +2104,13 @@ class _Php(object):
                     self.hit('php.mailer.request_recipients', pos, key='mail')
                     chosen = self.__dict__.setdefault('_mail_args', {}).setdefault(fpos, set())
                     chosen.add(argi)
-                    if 0 in chosen and 3 in chosen:
+                    if len(chosen & {0, 3, 4}) >= 2:   # who gets it, and From: or -f sender
                         # contact forms mail a fixed address; the client picking both who gets
                         # it and who it claims to be from is a relay for spam and phishing
+                        picked = ', '.join(w for i, w in ((0, 'recipient'), (3, 'headers (From:)'),
+                                                          (4, 'envelope sender (-f)')) if i in chosen)
                         self.hit('php.mailer.request_recipients', pos, key='relay', weight=4,
-                                 text='recipient and sender both from the request: %s'
-                                 % _excerpt(data, pos))
+                                 text='the request picks the %s: %s' % (picked, _excerpt(data, pos)))
                     lo = max(0, pos - 800)
                     if _LOOP_BEFORE.search(data[lo:pos].lower()):
                         self.hit('php.mailer.loop', pos, key='mailloop')

@@ -121,8 +121,8 @@ _TABLE = [
      'a short stand-alone script (at most 4 KB of code, no classes) writes a client-chosen '
      'path or upload and never checks its name, extension, type or size'),
     ('php.mailer.request_recipients', 'high', 7, 11, 'php-mailer',
-     'mail() with recipients/content taken from request input (4 more when the recipient and '
-     'the From header both come from the request: a spoofing relay)'),
+     'mail() with recipients/content taken from request input (4 more when two of recipient, '
+     'From header and -f envelope sender come from the request: a spoofing relay)'),
     ('php.mailer.loop', 'medium', 4, 4, 'php-mailer',
      'mail() called inside a loop'),
     ('php.exec.com_object', 'high', 8, 12, 'php-exec',

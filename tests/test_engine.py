@@ -1127,3 +1127,11 @@ def test_loose_script_that_boots_wordpress_to_make_an_administrator(eng):
     near = (b"<?php\nrequire_once __DIR__ . '/wp-load.php';\nif (!current_user_can('manage_options')) { wp_die('no'); }\n"
             b"echo esc_html(get_role('administrator')->name);\n")
     assert not eng.analyse(near, '/var/www/html/roles.php').suspicious
+
+
+def test_mailer_letting_the_client_pick_header_and_envelope_senders(eng):
+    src = (b"<?php\n$from = $_POST['fm'];\n$h = 'From: ' . $from . \"\\r\\n\";\n"
+           b"foreach (preg_split('/\\s+/', $_POST['list']) as $to) {\n"
+           b"  mail($to, $_POST['s'], $_POST['b'], $h, '-f' . $from);\n}\n")
+    v = eng.analyse(src, '/var/www/html/m.php')
+    assert v.suspicious and 'php.mailer.request_recipients' in rules(v), v
