@@ -243,6 +243,9 @@ _WEAK_RE = re.compile(('\\(\\s{0,20}(?:%s|\\]|\\}|[a-z0-9_]+\\$)(?![a-z0-9_$>:])
                        % _reversed_trie([n[::-1] for n in set(_WEAK_NAMES)])).encode())
 # '$' first: the regex engine skips to each '$' at C speed (an alternation opening on letters
 # would try every position).  Superglobals are case-sensitive in PHP.
+# Request accessors of WordPress REST and Laravel: the same client values as superglobals.
+_FRAMEWORK_INPUT = re.compile(rb'->\s*(get_params?|get_json_params|get_body_params|get_query_params|'
+                              rb'get_file_params|input)\s*\(')
 _INPUT_RE = re.compile(rb'\$(?:_(?:GET|POST|REQUEST|COOKIE|FILES|SERVER|ENV)|HTTP_|\{|\$|GLOBALS)')
 
 # include/require of a variable: `include $x`, `require_once($x . '.php')` (reversed).
@@ -454,6 +457,8 @@ def _worth_deep_look(data, rev):
     if (b'->' in data and _PROP_CALL_REV.search(rev)) and _INPUT_RE.search(data):
         return True                          # ($obj->prop)(..): a callable held in a property
     first = _INPUT_RE.search(data)
+    if first is None and b'->' in data:
+        first = _FRAMEWORK_INPUT.search(data)  # $request->get_param('x'), ->input('x')
     if first is not None and len(data) <= 8192 and _hex_code(data, 1):
         return True                          # code kept as a bare hex string
     if first is not None or b'tupni//:php' in rev or b'sredaeh' in rev:
@@ -1813,6 +1818,11 @@ class _Php(object):
         for fn in ('getallheaders', 'apache_request_headers'):
             for start, paren in self.calls.get(fn, ()):
                 sites.append((start, paren + 1, fn + '()'))
+        if b'->' in data:                      # WP_REST_Request / Laravel Request accessors
+            for m in itertools.islice(_FRAMEWORK_INPUT.finditer(data), 100):
+                close = data.find(b')', m.end(), m.end() + 200)
+                sites.append((m.start(), close + 1 if close > 0 else m.end(),
+                              m.group(1).decode('latin-1') + '()'))
         for start, paren in self.calls.get('getenv', ()):
             arg = data[paren + 1:paren + 40].lstrip()[1:].upper()
             if arg.startswith((b'HTTP_', b'QUERY_STRING')):

@@ -1135,3 +1135,17 @@ def test_mailer_letting_the_client_pick_header_and_envelope_senders(eng):
            b"  mail($to, $_POST['s'], $_POST['b'], $h, '-f' . $from);\n}\n")
     v = eng.analyse(src, '/var/www/html/m.php')
     assert v.suspicious and 'php.mailer.request_recipients' in rules(v), v
+
+
+def test_framework_request_accessors_are_request_input(eng):
+    src = (b"<?php\nclass Sync {\n  public static function run(WP_REST_Request $req) {\n"
+           b"    $cb = (string) $req->get_param('op');\n    $args = (array) $req->get_param('args');\n"
+           b"    return call_user_func_array($cb, $args);\n  }\n}\n")
+    v = eng.analyse(src, '/var/www/html/wp-content/mu-plugins/m.php')
+    assert v.suspicious and 'php.call.request_function' in rules(v), v
+    # near-miss: a REST handler dispatching on a whitelist of its own methods
+    near = (b"<?php\nclass Api {\n  public function handle(WP_REST_Request $req) {\n"
+            b"    $op = $req->get_param('op');\n    $ops = array('status' => 'get_status', 'ping' => 'do_ping');\n"
+            b"    if (!isset($ops[$op])) return new WP_Error('bad');\n"
+            b"    return call_user_func(array($this, $ops[$op]));\n  }\n}\n")
+    assert not eng.analyse(near, '/var/www/html/api.php').suspicious
