@@ -334,7 +334,7 @@ _ESCAPES = (
     ('php.recon.other_accounts', (b'/cte/',), lambda d: _match_near(d, b'/etc/', _PASSWD_READ, 80)),
     ('php.recon.other_accounts', (b'emoh/',), lambda d: _match_near(d, b'/home', _HOME_OF_VAR, 1)),
     ('php.obfuscation.hidden_function', (b'[slabolg$',), lambda d: _GLOBALS_CALL.search(d)),
-    ('php.net.listener', (b'netsil_tekcos', b'revres_tekcos_maerts'), lambda d: _LISTENER.search(d)),
+    ('php.net.listener', (b'_tekcos',), lambda d: _LISTENER.search(d)),   # socket_listen, .._socket_server
     ('php.deface.index_overwrite', (b'.xedni',),
      lambda d: _match_near(d, b'index.', _INDEX_OVERWRITE, 40)),
     ('php.sql.file_io', (b'elifpmud', b'eliftuo', b'elif_daol'), _sql_file_io),
@@ -448,7 +448,7 @@ def _worth_deep_look(data, rev):
     buffer, '$', '<') so the regex engine only wakes up at those."""
     if _GATE_RE.search(rev):
         return True
-    if b'`$' in data or b'`{$' in data:
+    if b'`' in data and (b'`$' in data or b'`{$' in data):
         return True                          # backticks around a variable: an OS command
     if b'ecalper_gerp' in rev and _PREG_E_REV.search(rev):
         return True                          # preg_replace('/../e', ...) evaluates code
@@ -827,7 +827,7 @@ class _Scan(object):
                 self.symbol_code(data)
         if depth == 0:
             worth = deep or _worth_deep_look(data, rev)
-            if worth or len(data) <= 24576:     # tools are small or call something telling
+            if worth or len(data) <= 12288:     # tools are small or call something telling
                 self.escapes(data, rev)
             if not worth:
                 return
@@ -1407,6 +1407,8 @@ class _Php(object):
         names = []                             # array('7068705f756e616d65', ..): php_uname
         if len(data) <= 65536 and 'base64_decode' in self.calls:
             for m in itertools.islice(_B64_NAME.finditer(data), 200):   # 'c2hlbGxfZXhlYw=='
+                if len(m.group(1)) % 4:
+                    continue                   # not whole base64 (and decoding would raise)
                 try:
                     name = binascii.a2b_base64(m.group(1)).strip().lower()
                 except (binascii.Error, ValueError):
