@@ -2574,22 +2574,18 @@ class _Php(object):
         data = self.data
         sinks = sorted(start for name in self.calls.keys() & (OS_SINKS | CODE_SINKS)
                        for start, _ in self.calls[name][:20])
-        i = data.find(b'`')
-        while i >= 0 and len(sinks) < 80:
-            sinks.append(i)
-            i = data.find(b'`', i + 1)
+        for tick in (b'`$', b'`{$'):           # backticks around a variable (not SQL quoting)
+            i = data.find(tick)
+            while i >= 0 and len(sinks) < 80:
+                sinks.append(i)
+                i = data.find(tick, i + 2)
         heads = set()
-        for pos in sinks:                      # the closure headers just above each sink
-            lo, hi = max(0, pos - 2000), pos
-            for _ in range(8):
-                j = max(data.rfind(b'function', lo, hi), data.rfind(b'fn', lo, hi))
-                if j < 0:
-                    break
-                m = _CLOSURE_HEAD.match(data, j)
-                if m is not None:
-                    heads.add(j)
-                    break
-                hi = j
+        for pos in sinks:                      # the closure header nearest above each sink
+            last = None
+            for last in _CLOSURE_HEAD.finditer(data, max(0, pos - 2000), pos):
+                pass
+            if last is not None:
+                heads.add(last.start())
         for j in sorted(heads)[:32]:
             m = _CLOSURE_HEAD.match(data, j)
             params = re.findall(rb'\$(\w+)', m.group(1) or m.group(2) or b'')
