@@ -2581,11 +2581,15 @@ class _Php(object):
                 i = data.find(tick, i + 2)
         heads = set()
         for pos in sinks:                      # the closure header nearest above each sink
-            last = None
-            for last in _CLOSURE_HEAD.finditer(data, max(0, pos - 2000), pos):
-                pass
-            if last is not None:
-                heads.add(last.start())
+            lo, hi = max(0, pos - 2000), pos
+            for _ in range(8):
+                j = max(data.rfind(b'function', lo, hi), data.rfind(b'fn', lo, hi))
+                if j < 0:
+                    break
+                if _CLOSURE_HEAD.match(data, j) is not None:
+                    heads.add(j)
+                    break
+                hi = j
         for j in sorted(heads)[:32]:
             m = _CLOSURE_HEAD.match(data, j)
             params = re.findall(rb'\$(\w+)', m.group(1) or m.group(2) or b'')
