@@ -827,7 +827,7 @@ class _Scan(object):
                 self.symbol_code(data)
         if depth == 0:
             worth = deep or _worth_deep_look(data, rev)
-            if worth or len(data) <= 12288:     # tools are small or call something telling
+            if worth or len(data) <= 8192:      # tools are small or call something telling
                 self.escapes(data, rev)
             if not worth:
                 return
