@@ -2763,12 +2763,11 @@ _SPELLED_CALL = re.compile(('(?<![a-z0-9_])(?:%s)\\s*\\(' % '|'.join(sorted(DANG
 
 # the right-hand side may hold quoted ';' ("eval($_POST[x]);" built from pieces)
 _ASSIGN_FAST = re.compile(rb'\$([A-Za-z_][A-Za-z0-9_]*)\s*=(?![=>])\s*([^;]{1,2000});')
-_ASSIGN_ANY = re.compile(rb'\$([A-Za-z_][A-Za-z0-9_]*)\s*=(?![=>])\s*'
-                         rb'((?:[^;\'"]|\'[^\'\\]{0,8000}(?:\\.[^\'\\]{0,8000}){0,500}\'|'
-                         rb'"[^"\\]{0,8000}(?:\\.[^"\\]{0,8000}){0,500}"){1,2000});')
-_APPEND_ANY = re.compile(rb'\$([A-Za-z_][A-Za-z0-9_]*)\s*\.=\s*'
-                         rb'((?:[^;\'"]|\'[^\'\\]{0,8000}(?:\\.[^\'\\]{0,8000}){0,500}\'|'
-                         rb'"[^"\\]{0,8000}(?:\\.[^"\\]{0,8000}){0,500}"){1,2000});')
+# a statement's right-hand side up to its ';', quoted strings read whole (they may hold ';')
+_RHS = (rb'((?:[^;\'"]|\'[^\'\\]{0,8000}(?:\\.[^\'\\]{0,8000}){0,500}\'|'
+        rb'"[^"\\]{0,8000}(?:\\.[^"\\]{0,8000}){0,500}"){1,2000});')
+_ASSIGN_ANY = re.compile(rb'\$([A-Za-z_][A-Za-z0-9_]*)\s*=(?![=>])\s*' + _RHS)
+_APPEND_ANY = re.compile(rb'\$([A-Za-z_][A-Za-z0-9_]*)\s*\.=\s*' + _RHS)
 # $name( or ${expr}( or $$x( : a call of a function named at run time
 _DYN_CALL = re.compile(rb'\$(?<![\w>:$]\$)(?:([A-Za-z_]\w*)|\{([^{}]{1,400})\})'
                        rb'\s*(?:/\*.{0,40}?\*/\s*)*\(', re.S)
