@@ -512,5 +512,5 @@ def fold(expr, env=None, budget=None, keep_arrays=False):
         if f.tok().group('end') is None:
             return None                      # something follows that is not folded
         return value if keep_arrays and isinstance(value, list) else _as_bytes(value)
-    except (ValueError, IndexError, OverflowError, RecursionError):
+    except (ValueError, TypeError, IndexError, OverflowError, RecursionError):
         return None

@@ -2,6 +2,8 @@
 import base64
 import zlib
 
+from hypothesis import given, settings, strategies as st
+
 from newfilewatch import decode
 
 
@@ -112,3 +114,18 @@ def test_fold_variable_variables():
     env = {b'o': b'p', b'p': b'as', b'as': b'sthru'}
     assert fold(b'$o . $$o . $$$o', env) == b'passthru'
     assert fold(b'$$missing', env) is None
+
+
+_FOLD_TOKENS = [b"'a'", b'"\\x41"', b'1', b'0x41', b'$a', b'$$a', b'$l', b'.', b'^', b'~', b'-', b'+',
+                b'*', b'(', b')', b'[', b']', b',', b'array(', b'chr(', b'ord(', b'implode(', b'pack(',
+                b"'H*'", b"'c*'", b'null', b'true', b'str_replace(', b'substr(', b'strrev(',
+                b'base64_decode(', b'$f(']
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_FOLD_TOKENS), min_size=1, max_size=14), st.booleans())
+def test_fold_never_raises_on_token_soup(tokens, keep_arrays):
+    from newfilewatch.decode import fold
+    env = {b'a': b'xy', b'f': b'strrev', b'l': [b'a', b'b']}
+    value = fold(b' '.join(tokens), env, keep_arrays=keep_arrays)
+    assert value is None or isinstance(value, (bytes, list))
