@@ -788,14 +788,7 @@ class _Scan(object):
             req = _ASP_REQ.search(low)
             server = _ASP_SERVER.search(low) if req else None
             if req and server:
-                fs = _ASP_FS.search(low)
-                if fs:
-                    self.hit('asp.file.request_input', head, fs.start(),
-                             text='%s with %s' % (head[fs.start():min(fs.end(), fs.start() + 40)].decode('latin-1'),
-                                                  head[req.start():min(req.end(), req.start() + 30)].decode('latin-1')))
-                if kind != 'asp':
-                    self.hit('file.foreign_server_code', head, server.start(),
-                             text='ASP server code: %s' % _excerpt(head, server.start()))
+                self.server_files(head, low, kind, 'asp', req, server, _ASP_FS)
         if kind in ('jsp', 'other', 'text', 'php'):
             req = _JSP_REQUEST.search(low)
             m = _JSP_EXEC.search(low)
@@ -805,14 +798,19 @@ class _Scan(object):
                 self.hit('jsp.exec.request_input', head, m.start())
             page = _JSP_PAGE.search(low) if req else None
             if page:
-                fs = _JSP_FS.search(low)
-                if fs:
-                    self.hit('jsp.file.request_input', head, fs.start(),
-                             text='%s with %s' % (head[fs.start():min(fs.end(), fs.start() + 40)].decode('latin-1'),
-                                                  head[req.start():min(req.end(), req.start() + 30)].decode('latin-1')))
-                if kind != 'jsp':
-                    self.hit('file.foreign_server_code', head, page.start(),
-                             text='JSP server code: %s' % _excerpt(head, page.start()))
+                self.server_files(head, low, kind, 'jsp', req, page, _JSP_FS)
+
+    def server_files(self, head, low, kind, lang, req, server, fs_rx):
+        """ASP/JSP code that reads the request: does it reach files, and is it in a file
+        whose name says it is not ASP/JSP?"""
+        fs = fs_rx.search(low)
+        if fs:
+            self.hit(lang + '.file.request_input', head, fs.start(),
+                     text='%s with %s' % (head[fs.start():min(fs.end(), fs.start() + 40)].decode('latin-1'),
+                                          head[req.start():min(req.end(), req.start() + 30)].decode('latin-1')))
+        if kind != lang:
+            self.hit('file.foreign_server_code', head, server.start(),
+                     text='%s server code: %s' % (lang.upper(), _excerpt(head, server.start())))
 
     # --- PHP ----------------------------------------------------------------------------------
     def php(self, data, origin, depth, base=0, deep=False):
