@@ -189,6 +189,26 @@ _TABLE = [
     ('file.foreign_server_code', 'medium', 4, 4, 'file-type',
      'ASP or JSP server code (page directive, Server.CreateObject, request API inside <% %>) '
      'in a file named .php/.txt/.html: dropped to run elsewhere or after a rename'),
+    # --- token analysis (detect/): folding, taint, obfuscation ---------------------------
+    ('php.obfuscation.built_call', 'high', 8, 8, 'php-obfuscation',
+     'an execution function (eval, assert, system, a callback taker...) is called through a '
+     'name the code computes at run time (pieces, indexes into a string, XOR, decoders)'),
+    ('php.obfuscation.with_capability', 'high', 8, 8, 'php-obfuscation',
+     'code made unreadable on purpose (see the php.obfuscation.* notes) that can also run '
+     'code or commands: what the obfuscation hides is reachable'),
+    ('php.obfuscation.identifier_soup', 'low', 2, 2, 'php-obfuscation',
+     'most variable names are of the O0O0 / lI1l / _0x1f kind (a note: adds to capability)'),
+    ('php.obfuscation.goto_flattened', 'low', 2, 2, 'php-obfuscation',
+     'control flow flattened into goto jumps (YAK Pro style; a note: adds to capability)'),
+    ('php.obfuscation.escaped_strings', 'low', 2, 2, 'php-obfuscation',
+     'strings spelled with hex/octal escapes (FOPO style; a note: adds to capability)'),
+    ('php.obfuscation.inline_comments', 'low', 2, 2, 'php-obfuscation',
+     'comments placed inside expressions to break up names (a note: adds to capability)'),
+    ('php.obfuscation.built_names', 'low', 2, 2, 'php-obfuscation',
+     'several calls through names computed at run time (a note: adds to capability)'),
+    ('analysis.budget', 'high', 10, 10, 'engine',
+     'the file exhausted the per-file analysis budget ([scan] max_cpu): reported rather than '
+     'passed unread; a crafted file may be trying to tire the scanner'),
     # --- admin keywords -------------------------------------------------------------------
     ('keyword.exec_context', 'medium', 4, 8, 'keywords',
      'a configured keyword (wget, curl, perl...) inside a command that code runs '
