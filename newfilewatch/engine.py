@@ -31,6 +31,7 @@ from newfilewatch import model
 from newfilewatch import signatures
 from newfilewatch import yarascan
 from newfilewatch.detect import analysis as token_analysis
+from newfilewatch.detect import behaviour
 from newfilewatch.detect import fold as token_fold
 from newfilewatch.detect import obfuscation
 
@@ -892,6 +893,8 @@ class _Scan(object):
         self.token_bytes += len(data)
         an = token_analysis.Analysis(data, self.fbudget).run()
         for rule, pos, text in an.findings:
+            self.hit(rule, data, pos + base, origin, text)
+        for rule, pos, text in behaviour.run(an):
             self.hit(rule, data, pos + base, origin, text)
         obf = obfuscation.measure(an)
         for rule, pos, text in obf:

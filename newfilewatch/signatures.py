@@ -206,6 +206,25 @@ _TABLE = [
      'comments placed inside expressions to break up names (a note: adds to capability)'),
     ('php.obfuscation.built_names', 'low', 2, 2, 'php-obfuscation',
      'several calls through names computed at run time (a note: adds to capability)'),
+    ('php.steal.card_data', 'critical', 12, 12, 'php-stealer',
+     'payment card fields of the request (cc_number, cvv, card...) are mailed, written to a '
+     'file, put in a cookie or sent to a URL: a card skimmer'),
+    ('php.steal.credentials', 'high', 8, 8, 'php-stealer',
+     'passwords typed into a form are mailed, written to a file or sent to a URL instead of '
+     'being checked: a phishing kit or credential stealer'),
+    ('php.steal.victim_profile', 'medium', 4, 4, 'php-stealer',
+     "the stolen data is sent with the victim's address and browser (phishing kits log them)"),
+    ('php.dropper.server_config', 'high', 8, 8, 'php-dropper',
+     'writes .htaccess/.user.ini rules (rewrites to a doorway page, handlers that make other '
+     'files run as PHP, auto_prepend_file): an SEO-spam loader or a persistence trick'),
+    ('php.dropper.writes_code', 'high', 8, 8, 'php-dropper',
+     'writes PHP code (decoded or literal) into a file: a dropper; the code written is '
+     'analysed too'),
+    ('php.dropper.self_delete', 'medium', 4, 4, 'php-dropper',
+     'the script deletes itself (unlink(__FILE__)): a one-shot dropper covering its tracks'),
+    ('php.dropper.timestomp', 'medium', 4, 4, 'php-dropper',
+     'back-dates a file with touch() (a chosen time, or another file\'s mtime) so it hides '
+     'among old files'),
     ('analysis.budget', 'high', 10, 10, 'engine',
      'the file exhausted the per-file analysis budget ([scan] max_cpu): reported rather than '
      'passed unread; a crafted file may be trying to tire the scanner'),

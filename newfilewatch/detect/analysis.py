@@ -15,6 +15,7 @@ Decoded code (the folded argument of eval/assert/create_function) is handed back
 caller to analyse as a file of its own, bounded by depth and the shared budget.
 """
 import collections
+import copy
 import re
 
 from newfilewatch.detect import fold
@@ -120,6 +121,7 @@ class Analysis(object):
         self.assigned_in = collections.defaultdict(set)
         self.computed_vars = set()
         self.decoded_vars = set()
+        self.only_sources = False   # True in a restricted() copy: only its predicate is a source
 
     # --- helpers -------------------------------------------------------------------------
     def add(self, rule, pos, text=None):
@@ -314,12 +316,17 @@ class Analysis(object):
                     if name in (b'preg_replace', b'str_replace') and self._whitelists(k + 1, scope):
                         k = self.p.close_of(k + 1) + 1
                         continue
-                    if name in SOURCE_CALLS or name in tfuncs and (k == 0 or toks[k - 1][1] not in (b'->', b'::')):
+                    if self.only_sources:
+                        if name in tfuncs and (k == 0 or toks[k - 1][1] not in (b'->', b'::')):
+                            return t[2]
+                    elif name in SOURCE_CALLS or name in tfuncs and (k == 0 or toks[k - 1][1] not in (b'->', b'::')):
                         return t[2]
-                    if name in (b'file_get_contents', b'fopen', b'stream_get_contents', b'file') and \
+                    if self.only_sources:
+                        pass
+                    elif name in (b'file_get_contents', b'fopen', b'stream_get_contents', b'file') and \
                             k + 2 < len(toks) and toks[k + 2][0] == 'S' and toks[k + 2][1].lower() in INPUT_STREAMS:
                         return t[2]
-                    if name == b'getenv' and k + 2 < len(toks) and toks[k + 2][0] == 'S' and \
+                    if not self.only_sources and name == b'getenv' and k + 2 < len(toks) and toks[k + 2][0] == 'S' and \
                             _CLIENT_SERVER_KEY.match(toks[k + 2][1]):
                         return t[2]
                 elif (k > 0 and toks[k - 1][1] in (b'->', b'?->') and t[1] in tprops):
@@ -334,7 +341,7 @@ class Analysis(object):
             elif kind in ('T', 'B'):
                 for part in t[1]:
                     if isinstance(part, tuple) and part[0] == '$' and (
-                            part[1] in REQUEST_VARS or (scope, part[1]) in tainted or
+                            part[1] in REQUEST_VARS and not self.only_sources or (scope, part[1]) in tainted or
                             extracted and part[1] not in self.assigned_in[scope]):
                         return t[2]
             k += 1
@@ -387,6 +394,18 @@ class Analysis(object):
                 return m
             m += 1
         return min(m, n) if m > k else k + 1
+
+    def restricted(self, is_source):
+        """A copy whose taint starts only at tokens `is_source(k)` accepts (payment fields,
+        passwords...), with the same folding and program: one taint engine, other sources."""
+        other = copy.copy(self)
+        other.tainted, other.tkeys, other.tbases = set(), set(), set()
+        other.tprops, other.tfuncs, other.extracted = set(), set(), set()
+        other.only_sources = True
+        other.source_at = lambda k, scope: is_source(k)
+        other._taint()
+        self.work = other.work
+        return other
 
     def _whitelists(self, paren, scope):
         """preg_replace('/[^a-z0-9_-]/', '', $x): only the allowed characters survive."""
@@ -513,6 +532,8 @@ class Analysis(object):
             name, built = self._callee(c)
             if c.kind == 'method':
                 continue
+            if c.kind == 'name' and name in _DECODER_CALLS and c.args and len(self.payloads) < 16:
+                self._embedded(c)
             if built and name:
                 self.built_calls += 1
                 if name in EXEC_NAMES or name in RUNS_CODE:
@@ -606,6 +627,17 @@ class Analysis(object):
                         if isinstance(rv, bytes) and rf and (rf.used_decoder or rf.used_bitwise):
                             self.payloads.append((c.pos, rv, True))
 
+    def _embedded(self, c):
+        """A decoder call whose folded output is PHP code: a payload carried inside the
+        file, analysed as code wherever it ends up (eval, a file, the screen)."""
+        s, e = c.args[0]
+        if e - s == 1 and self.toks[s][0] == 'S' and len(self.toks[s][1]) < 24:
+            return
+        v, f = self.fold((c.paren - 1, c.close + 1), c.scope)
+        if isinstance(v, bytes) and len(v) >= 24 and _EMBEDDED_CODE.search(v[:65536]):
+            if not any(p[1] == v for p in self.payloads):
+                self.payloads.append((c.pos, v, True))
+
     def _assert_is_check(self, c):
         """assert($x > 0) / assert(is_int($y)): a check, not evaluated code."""
         s, e = c.args[0]
@@ -618,6 +650,9 @@ class Analysis(object):
         return False
 
 
+_DECODER_CALLS = frozenset(d.encode() for d in fold.DECODING)
+_EMBEDDED_CODE = re.compile(rb'<\?php|\$_(?:GET|POST|REQUEST|COOKIE|SERVER)\b|\b(?:eval|assert|system|exec|'
+                            rb'passthru|shell_exec|base64_decode|gzinflate|move_uploaded_file)\s*\(')
 _CODE_HINT = re.compile(rb'[;(){}$]|<\?|\b(?:eval|system|exec|function|echo|return|if)\b', re.I)
 
 
