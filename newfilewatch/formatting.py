@@ -7,6 +7,7 @@ import datetime
 import json
 import time
 
+from newfilewatch import writer as writermod
 from newfilewatch.escape import escape_name, one_line
 
 
@@ -39,6 +40,7 @@ def event(kind, when, finding=None, **extra):
                           'synthetic', False))
         if finding.note:
             record['note'] = one_line(finding.note, 1000)   # may quote a symlink's target
+        record['writer'] = writermod.as_json(getattr(finding, 'writer', None))
     for key, value in extra.items():
         record[key] = escape_name(value) if key == 'path' and isinstance(value, str) else value
     return json.dumps(record, ensure_ascii=False, sort_keys=False)
@@ -50,10 +52,17 @@ def console_alert(finding, width=160):
     lines = ['ALERT %s: %s (score %d, owner %s, %d bytes, sha256 %s)' % (
         escape_name(finding.path), rules, finding.score, escape_name(finding.owner),
         finding.size, finding.sha256 or '-')]
+    if getattr(finding, 'writer', None) is not None:
+        lines.append('  writer: %s' % writer_text(finding))
     for h in finding.hits:
         text = '' if finding.private else one_line(h.text, width)
         lines.append('  %s:%d: [%s] %s' % (escape_name(finding.path), h.line, h.rule, text))
     return '\n'.join(lines)
+
+
+def writer_text(finding):
+    """Who wrote the file, escaped, for the daemon log and mail (see writer.describe)."""
+    return writermod.describe(getattr(finding, 'writer', None))
 
 
 def scan_line(finding):
