@@ -99,6 +99,7 @@ class Marks(object):
         self.target_fid = target_fid
         self.mounts = {}
         self.refused = {}
+        self.made_as_root = os.geteuid() == 0
 
     def fds(self):
         """Every fd to keep over the privilege drop (python-daemon's files_preserve)."""
@@ -142,7 +143,7 @@ class Marks(object):
 
     def _refuse(self, path, exc):
         reason = fanotify.refusal(exc)
-        if exc.errno == errno.EPERM and self.group is not None:
+        if exc.errno == errno.EPERM and self.made_as_root and os.geteuid() != 0:
             reason = ('its filesystem was not marked at start, and marking needs CAP_SYS_ADMIN, '
                       'which the daemon dropped (restart to watch it with fanotify)')
         self.refused[path] = reason

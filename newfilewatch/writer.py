@@ -67,7 +67,8 @@ def from_proc(pid, proc='/proc'):
         return Writer(pid, UNKNOWN, -1, UNKNOWN, '')
     base = '%s/%d/' % (proc, pid)
     try:
-        comm = _read(base + 'comm').rstrip(b'\n').decode('utf-8', 'surrogateescape')
+        comm = _read(base + 'comm')
+        comm = (comm[:-1] if comm.endswith(b'\n') else comm).decode('utf-8', 'surrogateescape')
         uid = effective_uid(_read(base + 'status').decode('utf-8', 'replace'))
         cmdline = _read(base + 'cmdline')
     except (OSError, IOError):
