@@ -354,9 +354,36 @@ def test_daemon_keeps_marks_over_the_drop_and_names_the_writer():
             assert '\x1b' not in log
             line = [l for l in layout.read(layout.new_files_log).splitlines() if shell in l][0]
             assert line.endswith('>> %s | %s' % (shell, customer.name))   # classic, unchanged
+            _reload_adds_roots(layout, base, www)
         finally:
             if proc is not None:
                 proc.done()
             program(['stop', '--config', layout.config])
             kill_quietly(layout.pid())
             rmtree(base)
+
+
+def _reload_adds_roots(layout, base, www):
+    """SIGHUP as the dropped user: a root on the marked filesystem is fanotify's at once; one on
+    a filesystem not marked at start cannot be marked any more (no CAP_SYS_ADMIN): inotify."""
+    import json
+    same_fs = os.path.join(base, 'www2')
+    os.mkdir(same_fs, 0o755)
+    with mounted('tmpfs') as other:
+        layout.write_config(layout.config_text().replace(
+            'dirs = %s' % www, 'dirs = %s, %s, %s' % (www, same_fs, other)))
+        assert program(['reload', '--config', layout.config]).returncode == 0
+        wait_until(lambda: '"event": "reloaded"' in layout.read(layout.events_file), 15,
+                   what='the reload')
+        log = layout.read(layout.log_file)
+        assert 'watch backend inotify for %s: fanotify refused: its filesystem was not marked ' \
+            'at start' % other in log
+        a = _write(os.path.join(same_fs, 'a.php'))
+        b = _write(os.path.join(other, 'b.php'))
+
+        def seen():
+            events = [json.loads(l) for l in layout.read(layout.events_file).splitlines()]
+            return {e['path']: e for e in events if e['event'] == 'new_file'}
+        got = wait_until(lambda: a in seen() and b in seen() and seen(), 15, what='both files')
+        assert got[a]['writer']['pid'] == os.getpid()          # fanotify: names the writer
+        assert got[b]['writer'] == 'none (inotify events and sweeps do not name it)'
