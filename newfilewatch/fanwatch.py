@@ -553,10 +553,13 @@ def make_watcher(cfg, rules, emit, walk_error=None, marks=None, logger=None):
     if backend != 'inotify':
         if marks is None:
             marks = prepare(cfg.watch.dirs, backend)
-        if marks.group is not None:
+        if marks.group is not None and marks.mounts:
             return FanWatcher(marks, cfg.watch.dirs, rules, emit, **kwargs)
+        failure = marks.failure or 'refused for every root: %s' % '; '.join(
+            '%s: %s' % (escape_name(p), r) for p, r in sorted(marks.refused.items()))
+        marks.close()
         log.log(logging.WARNING if backend == 'fanotify' else logging.INFO,
-                'watch backend inotify: fanotify unavailable: %s', marks.failure)
+                'watch backend inotify: fanotify unavailable: %s', failure)
     else:
         log.info('watch backend inotify ([watch] backend = inotify)')
     return Watcher(cfg.watch.dirs, rules, emit, **kwargs)

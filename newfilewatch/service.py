@@ -287,6 +287,8 @@ class Service(object):
         if (new.watch.dirs, rules) != (old.watch.dirs, self.watcher.rules):
             count = self.watcher.reconfigure(new.watch.dirs, rules)
             log.info('watching %d dirs under %s', count, self._roots_text())
+        if new.watch.backend != old.watch.backend:
+            log.warning('[watch] backend = %s takes effect at the next restart', new.watch.backend)
         self.watcher.settle_delay = new.watch.settle_delay
         self.watcher.sweep_interval = new.watch.sweep_interval
         if (new.log, new.mail) != (old.log, old.mail):
