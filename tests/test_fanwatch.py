@@ -387,3 +387,32 @@ def _reload_adds_roots(layout, base, www):
         got = wait_until(lambda: a in seen() and b in seen() and seen(), 15, what='both files')
         assert got[a]['writer']['pid'] == os.getpid()          # fanotify: names the writer
         assert got[b]['writer'] == 'none (inotify events and sweeps do not name it)'
+
+
+@needs_root
+def test_unprivileged_run_uses_inotify_and_says_why(tmp_path):
+    """Not root: no filesystem can be marked, so plain inotify runs, with one line saying why."""
+    www = tmp_path / 'www'
+    www.mkdir()
+    os.chmod(str(tmp_path), 0o777)
+    config = write_config(str(tmp_path / 'test.conf'), str(tmp_path))
+    events = Events(str(tmp_path / 'events.jsonl'))
+    with temp_user() as user:
+        # ambient CAP_DAC_READ_SEARCH only so this machine's Python (maybe under /root) runs
+        cmd = ['setpriv', '--reuid', str(user.uid), '--regid', str(user.gid), '--clear-groups',
+               '--inh-caps=-all,+dac_read_search', '--ambient-caps=-all,+dac_read_search',
+               sys.executable, '-m', 'newfilewatch', 'run', '--foreground', '--config', config,
+               '--events', events.path, '--watch', str(www)]
+        with open(str(tmp_path / 'stderr'), 'wb') as err:
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err,
+                                    env=dict(os.environ, PYTHONPATH=ROOT))
+        try:
+            ready = wait_until(lambda: proc.poll() is None and events.find('ready'), 20,
+                               what='ready event')[0]
+            assert ready['backend'] == 'inotify'
+        finally:
+            proc.terminate()
+            proc.wait(20)
+    lines = [l for l in (tmp_path / 'stderr').read_text().splitlines() if 'backend' in l]
+    assert len(lines) == 1 and 'watch backend inotify: fanotify unavailable: ' in lines[0]
+    assert 'EPERM' in lines[0]
