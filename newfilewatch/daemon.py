@@ -5,7 +5,9 @@ umask, chdir, setgid/setuid, double fork + setsid, signal handlers, close every 
 files_preserve, stdio to /dev/null, and only then the pidfile.  Hence:
 - the pidfile's directory must already be writable by the service user (made here as root);
 - the Service (log handlers, inotify fd) is built after open(), in the daemon itself;
-- the only fd carried through is a pipe on which the daemon tells the waiting `start` command
+- fanotify marks need root: they are made before open(), and their fds (the group, one dir
+  per marked mount) are carried through in files_preserve (fanwatch.prepare);
+- the only other fd carried through is a pipe on which the daemon tells the waiting `start` command
   "ready N PID" once its watches are in place, or the reason it could not start.  So `start`
   returns when the daemon really works, and an init script's [  OK  ] means something.
 

@@ -416,3 +416,11 @@ def test_unprivileged_run_uses_inotify_and_says_why(tmp_path):
     lines = [l for l in (tmp_path / 'stderr').read_text().splitlines() if 'backend' in l]
     assert len(lines) == 1 and 'watch backend inotify: fanotify unavailable: ' in lines[0]
     assert 'EPERM' in lines[0]
+
+
+def test_mark_paths_cover_existing_roots_and_the_dir_above_each_glob(tmp_path):
+    (tmp_path / 'home' / 'alice' / 'public_html').mkdir(parents=True)
+    got = fanwatch.mark_paths([str(tmp_path / 'home' / '*' / 'public_html'),
+                               str(tmp_path / 'nothing' / 'here' / '*')])
+    assert got == [str(tmp_path / 'home' / 'alice' / 'public_html'), str(tmp_path / 'home'),
+                   str(tmp_path)]
