@@ -46,7 +46,7 @@ MARK_MASK = (fanotify.FAN_CREATE | fanotify.FAN_CLOSE_WRITE | fanotify.FAN_MOVED
              fanotify.FAN_MOVED_FROM | fanotify.FAN_ONDIR | fanotify.FAN_EVENT_ON_CHILD)
 FAN_REPORT_TARGET_FID = 0x1000         # 5.17+: dirent events also carry the entry's own handle
 AT_EMPTY_PATH = 0x1000
-DIR_CACHE = 200000                     # dir handles remembered (path or "not ours")
+DIR_CACHE = 65536                      # dir handles remembered (path or "not ours"): <~16 MB
 _GONE = (errno.ESTALE, errno.ENOENT)
 
 _ONDIR, _OVERFLOW = fanotify.FAN_ONDIR, fanotify.FAN_Q_OVERFLOW
@@ -99,6 +99,7 @@ class Marks(object):
         self.target_fid = target_fid
         self.mounts = {}
         self.refused = {}
+        self.refused_fs = {}               # fsid -> why its mark was refused (asked once)
         self.made_as_root = os.geteuid() == 0
 
     def fds(self):
@@ -118,9 +119,18 @@ class Marks(object):
         try:
             key = fanotify.fsid(fd)
             handle, mount_id = fanotify.name_to_handle(b'', dirfd=fd, flags=AT_EMPTY_PATH)
+            if key in self.refused_fs:
+                self.refused[path] = self.refused_fs[key]
+                return self.refused_fs[key]
             marked_here = key not in self.mounts
             if marked_here:
-                self.group.mark_filesystem(path, MARK_MASK)
+                try:
+                    self.group.mark_filesystem(path, MARK_MASK)
+                except OSError as exc:
+                    reason = self._refuse(path, exc)
+                    if exc.errno != errno.EPERM:         # the filesystem's answer, not ours
+                        self.refused_fs[key] = reason
+                    return reason
             try:
                 resolved = handle_path(fd, handle)
             except OSError:

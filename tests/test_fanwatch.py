@@ -318,14 +318,16 @@ def test_kernel_refusing_fanotify_falls_back_to_inotify_with_one_line(tmp_path):
 
 @needs_root
 def test_daemon_keeps_marks_over_the_drop_and_names_the_writer():
-    with mounted('ext4') as point, temp_user() as daemon_user, temp_user() as customer:
+    with mounted('ext4') as point, mounted('ramfs') as ramfs, temp_user() as daemon_user, \
+            temp_user() as customer:
         base = os.path.join(point, 'srv')
         os.mkdir(base, 0o755)
         www = os.path.join(base, 'www')
         os.mkdir(www, 0o750)
         os.chown(www, customer.uid, customer.gid)              # the daemon reads it by capability
         layout = Layout(base, www, user=daemon_user.name)
-        layout.write_config()
+        layout.write_config(layout.config_text().replace('dirs = %s' % www,
+                                                         'dirs = %s, %s' % (www, ramfs)))
         done = program(['start', '--config', layout.config])
         proc = None
         try:
@@ -336,6 +338,11 @@ def test_daemon_keeps_marks_over_the_drop_and_names_the_writer():
             assert '%016x' % st['CapEff'] == '0000000000000004'
             wait_until(lambda: '"backend": "fanotify"' in layout.read(layout.events_file), 10,
                        what='ready event of the fanotify backend')
+            # refused as root before the drop: the log gives the filesystem's reason, once
+            refusals = [l for l in layout.read(layout.log_file).splitlines()
+                        if 'backend inotify' in l]
+            assert len(refusals) == 1 and ramfs in refusals[0], refusals
+            assert 'cannot encode file handles' in refusals[0]
             shell = os.path.join(www, 'up.php')
             proc = WriterProcess(customer, "echo '%s' > '%s'" % (WEBSHELL.decode().strip(), shell),
                 argv0='php-fpm: pool shop', comm=b'php-fpm\x1b[1m')
