@@ -94,7 +94,7 @@ class Outputs(object):
             sys.stdout.write(line + '\n')
             sys.stdout.flush()
         self.emit('new_file', finding.time, finding, synthetic=candidate.synthetic)
-        if finding.writer is not None:
+        if finding.writer is not None and self.alert_log.isEnabledFor(logging.DEBUG):
             # DEBUG: a burst must not flood syslog; the new-files log has the line already
             self.alert_log.debug('new file %s written by %s', self.fmt.escape_name(finding.path),
                                  self.fmt.writer_text(finding))
