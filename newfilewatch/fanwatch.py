@@ -48,6 +48,10 @@ FAN_REPORT_TARGET_FID = 0x1000         # 5.17+: dirent events also carry the ent
 AT_EMPTY_PATH = 0x1000
 DIR_CACHE = 65536                      # dir handles remembered (path or "not ours"): <~16 MB
 _GONE = (errno.ESTALE, errno.ENOENT)
+DROPPED = ('its filesystem was not marked at start, and marking needs CAP_SYS_ADMIN, which the '
+           'daemon dropped (restart to watch it with fanotify)')
+NO_READ_SEARCH = ('turning file handles into paths (open_by_handle_at) needs CAP_DAC_READ_SEARCH, '
+                  'which this process lacks (EPERM)')
 
 _ONDIR, _OVERFLOW = fanotify.FAN_ONDIR, fanotify.FAN_Q_OVERFLOW
 _MOVES = fanotify.FAN_MOVED_FROM | fanotify.FAN_MOVED_TO
@@ -127,18 +131,24 @@ class Marks(object):
                 try:
                     self.group.mark_filesystem(path, MARK_MASK)
                 except OSError as exc:
+                    if exc.errno == errno.EPERM and self.made_as_root and os.geteuid() != 0:
+                        return self._refuse(path, exc, DROPPED)
                     reason = self._refuse(path, exc)
                     if exc.errno != errno.EPERM:         # the filesystem's answer, not ours
                         self.refused_fs[key] = reason
                     return reason
             try:
                 resolved = handle_path(fd, handle)
-            except OSError:
+            except OSError as exc:
+                resolved = exc
+            if resolved != os.path.realpath(path):
                 if marked_here:
                     self.group.mark_filesystem(path, MARK_MASK, remove=True)
-                raise
-            if resolved != os.path.realpath(path):
-                raise OSError(errno.ESTALE, 'its handle leads to %s' % escape_name(resolved or '?'))
+                if isinstance(resolved, OSError):
+                    return self._refuse(path, resolved, NO_READ_SEARCH
+                                        if resolved.errno == errno.EPERM else None)
+                return self._refuse(path, None, 'its file handle leads to %s, not to it (a bind '
+                                    'mount of part of a filesystem?)' % escape_name(resolved or '?'))
             mounts = self.mounts.setdefault(key, [])
             if mount_id not in [m for m, _ in mounts]:
                 mounts.append((mount_id, fd))
@@ -151,12 +161,8 @@ class Marks(object):
             if not keep:
                 os.close(fd)
 
-    def _refuse(self, path, exc):
-        reason = fanotify.refusal(exc)
-        if exc.errno == errno.EPERM and self.made_as_root and os.geteuid() != 0:
-            reason = ('its filesystem was not marked at start, and marking needs CAP_SYS_ADMIN, '
-                      'which the daemon dropped (restart to watch it with fanotify)')
-        self.refused[path] = reason
+    def _refuse(self, path, exc, reason=None):
+        self.refused[path] = reason = reason or fanotify.refusal(exc)
         return reason
 
     def close(self):
@@ -283,9 +289,9 @@ class FanWatcher(object):
                                  pattern, self._sweep_interval)
         fallback = self._place(self.roots)
         if self.fan_roots:
-            self.log.info('watch backend fanotify for %d root(s) on %d filesystem(s): one mark '
-                          'per filesystem, no per-directory watches', len(self.fan_roots),
-                          len(self.marks.mounts))
+            self.log.info('watch backend fanotify for %d root(s) on %d filesystem(s): the kernel '
+                          'and the filesystems support it (one mark per filesystem, no '
+                          'per-directory watches)', len(self.fan_roots), len(self.marks.mounts))
         if fallback:
             self._start_inotify(fallback, since)
         if since is not None:

@@ -431,3 +431,31 @@ def test_mark_paths_cover_existing_roots_and_the_dir_above_each_glob(tmp_path):
                                str(tmp_path / 'nothing' / 'here' / '*')])
     assert got == [str(tmp_path / 'home' / 'alice' / 'public_html'), str(tmp_path / 'home'),
                    str(tmp_path)]
+
+
+CHILD = r'''
+import logging, os, sys
+from newfilewatch import fanwatch
+from newfilewatch.rules import PathRules
+root, uid, gid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+marks = fanwatch.prepare([root])                  # as root: the mark is made
+os.setgroups([])
+os.setgid(gid)
+os.setuid(uid)                                    # no PR_SET_KEEPCAPS: every capability gone
+logging.basicConfig(level=logging.INFO, format='%(message)s', stream=sys.stdout)
+w = fanwatch.FanWatcher(marks, [root], PathRules(), lambda c: None)
+w.start()
+print('INOTIFY %r' % (w.inotify.roots if w.inotify else None,))
+'''
+
+
+@needs_root
+def test_a_drop_without_dac_read_search_falls_back_and_says_so():
+    with mounted('tmpfs') as point, temp_user() as user:
+        root = _root(point)
+        done = subprocess.run([sys.executable, '-c', CHILD, root, str(user.uid), str(user.gid)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              universal_newlines=True, env=dict(os.environ, PYTHONPATH=ROOT),
+                              timeout=60)
+        assert 'INOTIFY %r' % ([root],) in done.stdout, done.stdout
+        assert 'needs CAP_DAC_READ_SEARCH' in done.stdout
