@@ -90,6 +90,14 @@ def handle_path(mount_fd, handle):
         os.close(fd)
 
 
+def _dir_id(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class Marks(object):
     """The group, the marked filesystems and a directory fd per mount; built as root.
 
@@ -230,6 +238,7 @@ class FanWatcher(object):
         self._fresh = {}
         self._dirs = {}                       # dir key -> path, or None: not ours / deleted
         self._moved = collections.OrderedDict()   # own keys of dirs moved from inside the roots
+        self._root_ids = {}                   # root -> (st_dev, st_ino) when last seen
         self.writers = Writers()
         self.counts = collections.Counter()   # stale (deleted dirs), overflows, resolve errors
         self._overflow_since = None
@@ -307,6 +316,7 @@ class FanWatcher(object):
             reason = self.marks.add(root)
             if reason is None:
                 self.fan_roots[os.path.realpath(root)] = root
+                self._root_ids[root] = _dir_id(root)
             else:
                 fallback.setdefault(reason, []).append(root)
         for reason, group in fallback.items():
@@ -537,6 +547,14 @@ class FanWatcher(object):
         fallback = self._place(new)
         for root in new:
             if root not in fallback:
+                self._sweep(root, 'new root')
+        for root in list(self.fan_roots.values()):
+            # a root moved away and back (or deleted and made again, or moved in whole) had
+            # no event of ours for what it holds: as the inotify watcher does, sweep it
+            seen, now_id = self._root_ids.get(root), _dir_id(root)
+            self._root_ids[root] = now_id
+            if now_id is not None and seen != now_id:
+                self.log.info('watch root %s is back: swept', escape_name(root))
                 self._sweep(root, 'new root')
         if fallback:
             self._start_inotify(fallback)

@@ -459,3 +459,19 @@ def test_a_drop_without_dac_read_search_falls_back_and_says_so():
                               timeout=60)
         assert 'INOTIFY %r' % ([root],) in done.stdout, done.stdout
         assert 'needs CAP_DAC_READ_SEARCH' in done.stdout
+
+
+def test_a_root_replaced_by_a_tree_moved_in_is_swept(fs, harness):
+    root = _root(fs)
+    h = harness(root)
+    h.start()
+    site = os.path.join(fs, 'new-site')
+    os.mkdir(site)
+    inside = _write(os.path.join(site, 'restored.php'))
+    h.settle()                                 # its events were read while outside the root
+    assert inside not in h.paths()
+    shutil.rmtree(root)
+    os.rename(site, root)                      # a backup restored in place of the root
+    h.watcher.sweep(time.time())
+    h.wait_path(os.path.join(root, 'restored.php'))
+    assert h.by_path(os.path.join(root, 'restored.php'))[0].reason == 'new root'
