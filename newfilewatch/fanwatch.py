@@ -36,7 +36,6 @@ import time
 from newfilewatch import fanotify
 from newfilewatch.escape import escape_name
 from newfilewatch.model import Candidate
-from newfilewatch.rules import under
 from newfilewatch.walk import walk
 from newfilewatch.watcher import CTIME_SLACK, OVERFLOW_QUIET, Watcher, expand_roots
 from newfilewatch.writer import Writers
@@ -50,13 +49,14 @@ DIR_CACHE = 65536                      # dir handles remembered (path or "not ou
 _GONE = (errno.ESTALE, errno.ENOENT)
 DROPPED = ('its filesystem was not marked at start, and marking needs CAP_SYS_ADMIN, which the '
            'daemon dropped (restart to watch it with fanotify)')
-NO_READ_SEARCH = ('turning file handles into paths (open_by_handle_at) needs CAP_DAC_READ_SEARCH, '
-                  'which this process lacks (EPERM)')
+NO_READ_SEARCH = ('turning file handles into paths (open_by_handle_at) needs '
+                  'CAP_DAC_READ_SEARCH, which this process lacks (EPERM)')
 
 _ONDIR, _OVERFLOW = fanotify.FAN_ONDIR, fanotify.FAN_Q_OVERFLOW
 _MOVES = fanotify.FAN_MOVED_FROM | fanotify.FAN_MOVED_TO
 _TAKEN = fanotify.FAN_CLOSE_WRITE | fanotify.FAN_MOVED_TO
-_CREATE, _MOVED_TO, _MOVED_FROM = fanotify.FAN_CREATE, fanotify.FAN_MOVED_TO, fanotify.FAN_MOVED_FROM
+_CREATE, _MOVED_TO = fanotify.FAN_CREATE, fanotify.FAN_MOVED_TO
+_MOVED_FROM = fanotify.FAN_MOVED_FROM
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 _MISSING = object()
 
@@ -155,8 +155,9 @@ class Marks(object):
                 if isinstance(resolved, OSError):
                     return self._refuse(path, resolved, NO_READ_SEARCH
                                         if resolved.errno == errno.EPERM else None)
-                return self._refuse(path, None, 'its file handle leads to %s, not to it (a bind '
-                                    'mount of part of a filesystem?)' % escape_name(resolved or '?'))
+                return self._refuse(path, None, 'its file handle leads to %s, not to it (a '
+                                    'bind mount of part of a filesystem?)' % escape_name(
+                                        resolved or '?'))
             mounts = self.mounts.setdefault(key, [])
             if mount_id not in [m for m, _ in mounts]:
                 mounts.append((mount_id, fd))
