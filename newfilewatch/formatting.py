@@ -40,7 +40,6 @@ def event(kind, when, finding=None, **extra):
                           'synthetic', False))
         if finding.note:
             record['note'] = one_line(finding.note, 1000)   # may quote a symlink's target
-        record['writer'] = writermod.as_json(getattr(finding, 'writer', None))
     for key, value in extra.items():
         record[key] = escape_name(value) if key == 'path' and isinstance(value, str) else value
     return json.dumps(record, ensure_ascii=False, sort_keys=False)
@@ -58,6 +57,11 @@ def console_alert(finding, width=160):
         text = '' if finding.private else one_line(h.text, width)
         lines.append('  %s:%d: [%s] %s' % (escape_name(finding.path), h.line, h.rule, text))
     return '\n'.join(lines)
+
+
+def writer_json(finding):
+    """The `writer` of a watcher's new_file/alert event (not of `scan`, which has no writer)."""
+    return writermod.as_json(getattr(finding, 'writer', None))
 
 
 def writer_text(finding):
