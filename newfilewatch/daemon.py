@@ -180,7 +180,6 @@ def _daemon_main(cfg, options, target, ready_fd):
     from newfilewatch import fanwatch
     requests = _Requests()
     notes = []
-    marks = None
     try:
         # fanotify marks need root (CAP_SYS_ADMIN): made now, their fds kept over the drop
         marks = fanwatch.prepare(cfg.watch.dirs, cfg.watch.backend)
