@@ -475,3 +475,14 @@ def test_a_root_replaced_by_a_tree_moved_in_is_swept(fs, harness):
     h.watcher.sweep(time.time())
     h.wait_path(os.path.join(root, 'restored.php'))
     assert h.by_path(os.path.join(root, 'restored.php'))[0].reason == 'new root'
+
+
+def test_a_root_that_is_a_symlink_is_reported_by_its_name(fs, harness):
+    real = _root(fs)
+    link = os.path.join(fs, 'html')
+    os.symlink(real, link)
+    h = harness(link)
+    h.start()
+    _write(os.path.join(real, 'sub.php'))
+    h.wait_path(os.path.join(link, 'sub.php'))
+    assert os.path.join(real, 'sub.php') not in h.paths()
