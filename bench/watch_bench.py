@@ -18,6 +18,9 @@ do not fight over the cores):
            Watcher.read() (parse + process + pipeline offer) vs inotifywait's CPU draining the
            same queue (it was SIGSTOPped while the files were written).
   latency  --trickle-rate webshells/s for --trickle-seconds: write -> `alert` event, p50/p99.
+  fanreader (only with --parts fanreader) the reader part for the fanotify backend: 15,000
+           files written while nothing reads (fanotify's queue is a fixed 16384), then the CPU
+           time of FanWatcher.read() draining it.
   scale    (only with --parts scale; run it once, it takes minutes) --scale dirs (1,000,000) on a
            tmpfs of its own: start -> `ready`, RSS at ready and the kernel memory the watcher
            added (SUnreclaim delta; named *notify* slab caches where SLUB kept them apart), for
@@ -425,6 +428,54 @@ def part_reader(opts, table, work):
               fmt='%.2f')
 
 
+def fanreader_round(opts, work):
+    """FanWatcher.read() (parse + process + pipeline offer) over a queue filled while unread."""
+    from newfilewatch import config as configmod
+    from newfilewatch import fanwatch
+    from newfilewatch.pipeline import Pipeline
+    from newfilewatch.rules import PathRules
+    n = 15000                      # below fanotify's fixed 16384-event queue: nothing overflows
+    with common.private_tmpfs(work, inodes=n + 1000, size='256m') as top:
+        root = os.path.join(top, 'www')
+        os.mkdir(root)
+        rules = PathRules.from_config(configmod.load(None))
+        pipeline = Pipeline(None, rules, None)
+        marks = fanwatch.prepare([root], 'fanotify')
+        if marks.group is None or not marks.mounts:
+            raise RuntimeError('fanotify refused: %s %r' % (marks.failure, marks.refused))
+        watcher = fanwatch.FanWatcher(marks, [root], rules, pipeline.offer, settle_delay=3600)
+        try:
+            watcher.start()
+            write_files(root, n)
+            cpu0 = time.process_time()
+            events = 0
+            while True:
+                got = watcher.read()
+                if not got:
+                    break
+                events += got
+            cpu = time.process_time() - cpu0
+            if watcher.overflows or len(pipeline) != n:
+                raise RuntimeError('fanreader: overflow or lost events (%d of %d)' % (
+                    len(pipeline), n))
+        finally:
+            watcher.close()
+    return dict(events=events, files=n, cpu=cpu)
+
+
+def part_fanreader(opts, table, work):
+    rounds = []
+    for r in range(opts.rounds):
+        sub = os.path.join(work, 'fanreader%d' % r)
+        os.mkdir(sub)
+        rounds.append(fanreader_round(opts, sub))
+        log('fanreader round %d: %r' % (r, rounds[-1]))
+    table.add('fanreader: kernel events/s per CPU s', median(
+        [x['events'] / x['cpu'] for x in rounds]), fmt='%.0f')
+    table.add('fanreader: files/s per CPU s', median(
+        [x['files'] / x['cpu'] for x in rounds]), fmt='%.0f')
+
+
 # -- latency --------------------------------------------------------------------------------------
 def parse_iso(text):
     """'2024-01-02T03:04:05.678+01:00' -> epoch seconds (3.6 has no fromisoformat)."""
@@ -480,7 +531,7 @@ def part_detection(opts, table, work):
 
 
 PARTS = ('setup', 'burst', 'reader', 'latency')
-EXTRA_PARTS = ('scale',)        # only when asked for: a million dirs, minutes, ~2 GB of RAM
+EXTRA_PARTS = ('scale', 'fanreader')   # only when asked for (root: they mount a tmpfs)
 
 
 def main(argv=None):
