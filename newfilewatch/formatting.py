@@ -7,6 +7,7 @@ import datetime
 import json
 import time
 
+from newfilewatch import writer as writermod
 from newfilewatch.escape import escape_name, one_line
 
 
@@ -50,10 +51,22 @@ def console_alert(finding, width=160):
     lines = ['ALERT %s: %s (score %d, owner %s, %d bytes, sha256 %s)' % (
         escape_name(finding.path), rules, finding.score, escape_name(finding.owner),
         finding.size, finding.sha256 or '-')]
+    if getattr(finding, 'writer', None) is not None:
+        lines.append('  writer: %s' % writer_text(finding))
     for h in finding.hits:
         text = '' if finding.private else one_line(h.text, width)
         lines.append('  %s:%d: [%s] %s' % (escape_name(finding.path), h.line, h.rule, text))
     return '\n'.join(lines)
+
+
+def writer_json(finding):
+    """The `writer` of a watcher's new_file/alert event (not of `scan`, which has no writer)."""
+    return writermod.as_json(getattr(finding, 'writer', None))
+
+
+def writer_text(finding):
+    """Who wrote the file, escaped, for the daemon log and mail (see writer.describe)."""
+    return writermod.describe(getattr(finding, 'writer', None))
 
 
 def scan_line(finding):

@@ -13,6 +13,7 @@ import re
 import time
 
 from newfilewatch import escape
+from newfilewatch import writer
 
 # Anything that could end or fold a header line, or confuse a terminal showing it.
 _HEADER_UNSAFE = re.compile('[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]')
@@ -80,6 +81,7 @@ def _finding_lines(f, width):
         out.append(_INDENT + 'only head and tail were read')
     if f.note:
         out.append(_INDENT + 'note: %s' % escape.one_line(f.note, width))
+    out.append(_INDENT + 'writer: %s' % writer.describe(f.writer)[:width])   # escaped there
     if f.private:
         out.append(_INDENT + 'content not quoted: the uploader does not own this file')
     return out

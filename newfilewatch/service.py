@@ -17,6 +17,7 @@ import time
 # be able to read the interpreter's or this package's files afterwards (e.g. under /root).
 from newfilewatch import alerts
 from newfilewatch import config as configmod
+from newfilewatch import fanwatch
 from newfilewatch import state
 from newfilewatch import sysctl
 from newfilewatch.escape import escape_name
@@ -25,7 +26,6 @@ from newfilewatch.pipeline import Pipeline
 from newfilewatch.rules import PathRules
 from newfilewatch.scanner import Scanner
 from newfilewatch.sinks import LineFile, Outputs
-from newfilewatch.watcher import Watcher
 
 log = logging.getLogger('newfilewatch')
 STATE_EVERY = 10.0       # seconds between saves of the catch-up time
@@ -93,8 +93,9 @@ def configure_logging(cfg, foreground):
 class Service(object):
     """Everything that runs; `open()` makes the I/O objects, `run()` loops, `close()` undoes."""
 
-    def __init__(self, config, events=None, foreground=False):
+    def __init__(self, config, events=None, foreground=False, marks=None):
         self.config = config
+        self.marks = marks            # fanotify marks made before a privilege drop (daemon.py)
         self.events_path = events
         self.foreground = foreground
         self.requests = []
@@ -133,7 +134,8 @@ class Service(object):
         log.info('watching %d dirs under %s%s', count, self._roots_text() or '(none)',
                  ' (catching up on changes since %s)' % time.ctime(since) if since else '')
         self.outputs.emit('ready', time.time(), watches=count,
-                          roots=[escape_name(r) for r in self.watcher.roots])
+                          roots=[escape_name(r) for r in self.watcher.roots],
+                          backend=getattr(self.watcher, 'backend', 'inotify'))
         return count
 
     def _build(self, cfg):
@@ -141,11 +143,10 @@ class Service(object):
         scanner = Scanner(make_engine(cfg.scan), cfg.scan.max_bytes, cfg.scan.allow_sha256)
         self._make_outputs(cfg)
         self.pipeline = Pipeline(scanner, rules, self.outputs)
-        self.watcher = Watcher(cfg.watch.dirs, rules, self.pipeline.offer,
-                               settle_delay=cfg.watch.settle_delay,
-                               sweep_interval=cfg.watch.sweep_interval,
-                               walk_error=lambda path, msg: self.outputs.emit(
-                                   'error', time.time(), path=path, message=msg))
+        self.watcher = fanwatch.make_watcher(
+            cfg, rules, self.pipeline.offer, marks=self.marks, logger=log,
+            walk_error=lambda path, msg: self.outputs.emit(
+                'error', time.time(), path=path, message=msg))
 
     def _make_outputs(self, cfg):
         events_path = self.events_path or cfg.log.events_file or None
@@ -286,6 +287,8 @@ class Service(object):
         if (new.watch.dirs, rules) != (old.watch.dirs, self.watcher.rules):
             count = self.watcher.reconfigure(new.watch.dirs, rules)
             log.info('watching %d dirs under %s', count, self._roots_text())
+        if new.watch.backend != old.watch.backend:
+            log.warning('[watch] backend = %s takes effect at the next restart', new.watch.backend)
         self.watcher.settle_delay = new.watch.settle_delay
         self.watcher.sweep_interval = new.watch.sweep_interval
         if (new.log, new.mail) != (old.log, old.mail):

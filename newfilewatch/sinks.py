@@ -93,11 +93,18 @@ class Outputs(object):
         if self.console and not self._events_on_stdout():
             sys.stdout.write(line + '\n')
             sys.stdout.flush()
-        self.emit('new_file', finding.time, finding, synthetic=candidate.synthetic)
+        self.emit('new_file', finding.time, finding, synthetic=candidate.synthetic,
+                  writer=self.fmt.writer_json(finding))
+        if finding.writer is not None and self.alert_log.isEnabledFor(logging.DEBUG):
+            # DEBUG: a burst must not flood syslog; the new-files log has the line already
+            self.alert_log.debug('new file %s written by %s', self.fmt.escape_name(finding.path),
+                                 self.fmt.writer_text(finding))
 
     def alert(self, finding, candidate):
-        self.emit('alert', finding.time, finding, synthetic=candidate.synthetic)
-        self.alert_log.warning('suspicious %s', self.fmt.scan_line(finding))
+        self.emit('alert', finding.time, finding, synthetic=candidate.synthetic,
+                  writer=self.fmt.writer_json(finding))
+        self.alert_log.warning('suspicious %s (writer: %s)', self.fmt.scan_line(finding),
+                               self.fmt.writer_text(finding))
         if self.desk is not None:
             self.desk.add(finding)
         elif self.console:

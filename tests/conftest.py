@@ -20,3 +20,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.module.__name__.rpartition('.')[2] in NEEDS_SYSTEM:
             item.add_marker(skip)
+
+
+NEEDS_SYSTEM |= {'test_fanwatch'}      # mounts ext4 (loop), tmpfs and ramfs as root

@@ -128,3 +128,11 @@ def test_test_mail():
     msg = _parse(mailfmt.render_test(CFG, 'web1', '192.0.2.10'))
     assert msg['Subject'] == '192.0.2.10 | Found something suspicious (test)'
     assert msg.get_content().startswith('Server: web1\n')
+
+
+def test_body_names_the_writer_escaped_on_one_line():
+    w = model.Writer(4711, 'php-fpm\n\x1b', 1001, 'alice', 'shop\r\nBcc: x')
+    body = mailfmt.body_text([_finding(writer=w)], 'web1', '192.0.2.1')
+    line = [l for l in body.splitlines() if 'writer:' in l][0]
+    assert line == '    writer: pid 4711 php-fpm\\n\\x1b uid 1001 (alice) pool shop\\r\\nBcc: x'
+    assert 'writer: none (inotify' in mailfmt.body_text([_finding()], 'web1', '192.0.2.1')
