@@ -21,6 +21,7 @@ import time
 
 from newfilewatch import config as config_mod
 from newfilewatch import privileges
+from newfilewatch import throttle
 
 PROG = 'newfilewatch'
 UMASK = 0o027
@@ -176,7 +177,7 @@ def _daemon_main(cfg, options, target, ready_fd):
     """Runs in a child of `start`; returns the exit code of the daemon (or of a failed start)."""
     from newfilewatch.service import Service, ServiceError
     requests = _Requests()
-    notes = []
+    notes = throttle.apply_config(cfg.daemon)       # as root still: a negative nice is allowed
     try:
         if target is not None:
             notes += privileges.begin_drop(target)
