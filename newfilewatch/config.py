@@ -200,6 +200,16 @@ def _response_problems(cfg):
             parts = urllib.parse.urlsplit(url)
             if parts.scheme not in ('http', 'https') or not parts.hostname:
                 problems.append('[hooks] webhook_url: %r is not an http:// or https:// URL' % url)
+    response = cfg.get('response')
+    if isinstance(response, dict) and response.get('auto_quarantine') and isinstance(
+            response.get('auto_quarantine_command'), str):
+        try:
+            argv = shlex.split(response['auto_quarantine_command'])
+        except ValueError:
+            argv = []
+        if not argv or not os.path.isabs(argv[0]):
+            problems.append('[response] auto_quarantine_command: %r must start with an absolute '
+                            'path' % response['auto_quarantine_command'])
     mail = cfg.get('mail')
     if isinstance(mail, dict) and isinstance(mail.get('owner_address'), str) and \
             mail['owner_address'] and '{owner}' not in mail['owner_address']:

@@ -153,13 +153,15 @@ def describe(result, timeout):
 class HookRunner(object):
     """A bounded pool running `argv` once per submitted alert; see the module docstring.
 
-    `on_done(path, result, words, lines)` is called from a worker thread after each run (the service writes a
+    `on_done(runner, path, result, words, lines)` is called from a worker thread after each run (the service writes a
     `hook` event from it).
     """
 
     def __init__(self, argv, timeout=60.0, max_running=4, max_queued=1000, logger=None,
-                 on_done=None):
+                 on_done=None, name='hook', only=None):
         self.argv = list(argv)
+        self.name = name
+        self.only = only
         self.timeout = timeout
         self.max_running = max(1, int(max_running))
         self.log = logger or logging.getLogger('newfilewatch.hooks')
@@ -179,6 +181,10 @@ class HookRunner(object):
             self._threads.append(thread)
         return self
 
+    def wants(self, finding):
+        """Whether this runner is for `finding` (auto-quarantine: critical alerts only)."""
+        return self.only is None or self.only(finding)
+
     def submit(self, data, path):
         """Queue one run; never blocks.  False when the queue is full (logged, counted)."""
         if self._stopping:
@@ -188,8 +194,8 @@ class HookRunner(object):
         except queue.Full:
             self.counts['dropped'] += 1
             if self.counts['dropped'] == 1 or self.counts['dropped'] % 100 == 0:
-                self.log.error('hook %s: %d alert(s) waiting already; not running it for this one '
-                               '(%d skipped so far)', self.argv[0], self._queue.qsize(),
+                self.log.error('%s %s: %d alert(s) waiting already; not running it for this one '
+                               '(%d skipped so far)', self.name, self.argv[0], self._queue.qsize(),
                                self.counts['dropped'])
             return False
         return True
@@ -240,10 +246,10 @@ class HookRunner(object):
         lines = [escape_name(l) for l in first_lines(result.output)]
         words = describe(result, self.timeout)
         if result.status == 'ok':
-            self.log.info('hook %s for %s: %s in %.1f s%s', self.argv[0], escape_name(path), words,
+            self.log.info('%s %s for %s: %s in %.1f s%s', self.name, self.argv[0], escape_name(path), words,
                           result.seconds, ': ' + ' | '.join(lines) if lines else '')
         else:
-            self.log.warning('hook %s for %s: %s%s', self.argv[0], escape_name(path), words,
+            self.log.warning('%s %s for %s: %s%s', self.name, self.argv[0], escape_name(path), words,
                              ': ' + ' | '.join(lines) if lines else '')
         if self.on_done is not None:
-            self.on_done(path, result, words, lines)
+            self.on_done(self, path, result, words, lines)

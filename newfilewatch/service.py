@@ -191,17 +191,23 @@ class Service(object):
         return desks
 
     def _make_hooks(self, cfg):
-        if not cfg.hooks.command:
-            return None
-        argv = hooksmod.parse_command(cfg.hooks.command)     # checked by config.load already
-
-        def done(path, result, words, lines):
+        """The admin's [hooks] command, and the auto-quarantine helper (see README, Quarantine)."""
+        def done(runner, path, result, words, lines):
             if self.outputs is not None:
-                self.outputs.emit('hook', time.time(), path=path, status=result.status,
-                                  exit=result.code, result=words, output=lines,
-                                  seconds=round(result.seconds, 3))
-        return hooksmod.HookRunner(argv, cfg.hooks.timeout, cfg.hooks.max_running,
-                                   cfg.hooks.max_queued, logger=log, on_done=done).start()
+                self.outputs.emit('hook', time.time(), path=path, hook=runner.name,
+                                  status=result.status, exit=result.code, result=words,
+                                  output=lines, seconds=round(result.seconds, 3))
+        runners = []
+        if cfg.hooks.command:
+            runners.append(hooksmod.HookRunner(
+                hooksmod.parse_command(cfg.hooks.command), cfg.hooks.timeout,
+                cfg.hooks.max_running, cfg.hooks.max_queued, logger=log, on_done=done))
+        if cfg.response.auto_quarantine:
+            runners.append(hooksmod.HookRunner(
+                hooksmod.parse_command(cfg.response.auto_quarantine_command), cfg.hooks.timeout,
+                1, cfg.hooks.max_queued, logger=log, on_done=done, name='auto_quarantine',
+                only=lambda f: any(h.severity == 'critical' for h in f.hits)))
+        return [r.start() for r in runners]
 
     def _close_routes(self, flush):
         for desk in self.desks:
@@ -210,12 +216,12 @@ class Service(object):
             except Exception:
                 log.exception('error while flushing alerts')
         self.desks = []
-        if self.hooks is not None:
+        for runner in self.hooks or ():
             try:
-                self.hooks.close()
+                runner.close()
             except Exception:
                 log.exception('error while stopping hooks')
-            self.hooks = None
+        self.hooks = []
 
     def _roots_text(self):
         # roots come from globs such as /home/*/public_html: their names are not the admin's
@@ -342,7 +348,8 @@ class Service(object):
             log.info('watching %d dirs under %s', count, self._roots_text())
         self.watcher.settle_delay = new.watch.settle_delay
         self.watcher.sweep_interval = new.watch.sweep_interval
-        if (new.log, new.mail, new.hooks) != (old.log, old.mail, old.hooks):
+        if (new.log, new.mail, new.hooks, new.response) != (old.log, old.mail, old.hooks,
+                                                             old.response):
             self._swap_outputs(new)
         log.info('config reloaded from %s', new.path or 'built-in defaults')
         self.outputs.emit('reloaded', time.time(), watches=len(self.watcher.paths))

@@ -78,19 +78,19 @@ class Outputs(object):
 
     `desk` is an alerts.AlertDesk or None (no mail configured); with `console` the foreground
     user sees new files on stdout and, when there is no mail, alerts on stderr.  `desks` are
-    the other delivery routes (webhook, owners' mail) and `hooks` a hooks.HookRunner: each gets
-    the alert too.  emit() takes a lock because hook workers write `hook` events from their
+    the other delivery routes (webhook, owners' mail) and `hooks` hooks.HookRunners (the
+    admin's command, auto-quarantine): each gets the alert too.  emit() takes a lock because hook workers write `hook` events from their
     threads.
     """
 
     def __init__(self, new_files=None, events=None, desk=None, console=False, logger=None,
-                 desks=(), hooks=None):
+                 desks=(), hooks=()):
         self.fmt = formatting
         self.new_files = new_files
         self.events = events
         self.desk = desk
         self.desks = tuple(desks)
-        self.hooks = hooks
+        self.hooks = tuple(hooks or ())
         self.console = console
         self.alert_log = logger or logging.getLogger('newfilewatch.alert')
         self._lock = threading.Lock()
@@ -116,8 +116,9 @@ class Outputs(object):
             sys.stderr.flush()
         for desk in self.desks:
             desk.add(finding)
-        if self.hooks is not None:          # the same object as the event, byte for byte
-            self.hooks.submit(line.encode('utf-8', 'backslashreplace'), finding.path)
+        for runner in self.hooks:           # the same object as the event, byte for byte
+            if runner.wants(finding):
+                runner.submit(line.encode('utf-8', 'backslashreplace'), finding.path)
 
     def emit(self, kind, when, finding=None, **extra):
         if self.events is not None:
