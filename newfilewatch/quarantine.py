@@ -472,7 +472,6 @@ def restore(qid, qdir, events_file='', now=None):
         content = os.open(qid, _READ, dir_fd=qfd)
         try:
             digest, _ = _hash_fd(content)
-            same_fs = None
             cst = os.fstat(content)
         finally:
             os.close(content)
