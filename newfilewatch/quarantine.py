@@ -14,7 +14,9 @@ user), so it trusts none of them:
 
 Where it goes: `[response] quarantine_dir` (root, 0700), as `ID` (the content, root's, mode
 0400, no extension, so nothing can execute or serve it) and `ID.json` (original path, owner,
-group, mode, times, sha256, the alert from the event log).  The original name is left empty (no
+group, mode, times, sha256, the alert from the event log).  The dir is reached without
+following any link and must be root's: the default sits in the daemon user's home, where that
+user could rename it (never read or change it) or plant a link in its place.  The original name is left empty (no
 stub a web server could serve).  Every file we create there is opened O_CREAT|O_EXCL|O_NOFOLLOW.
 (The `harden` branch adds a shared newfilewatch/safefile.py; until it is merged these few
 helpers are local.)
@@ -123,7 +125,9 @@ def quarantine_dir_fd(qdir):
     except OSError as exc:
         if exc.errno != errno.EEXIST:
             raise QuarantineError('cannot create %s: %s' % (qdir, exc.strerror))
-    fd = open_dir(os.path.realpath(qdir))
+    # Not realpath(): the default's parent is the daemon user's home, and a link it planted in
+    # place of the dir must make us stop, not chmod or write wherever it points.
+    fd = open_dir(os.path.abspath(qdir))
     st = os.fstat(fd)
     if st.st_uid != 0:
         os.close(fd)
@@ -231,10 +235,18 @@ def _put_back(src_dir, src_name, dst_dir, dst_name, record, same_fs):
 # --- the event log ----------------------------------------------------------------------
 
 def _open_log(path, flags):
+    """The event log, opened as root in the daemon user's dir: never through a symlink, never a
+    FIFO, and for writing never a hard link or a file of a third user (a planted link to
+    /etc/shadow must not get a line appended)."""
     fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    st = os.fstat(fd)
+    unsafe = not stat.S_ISREG(st.st_mode)
+    if flags & os.O_WRONLY and not unsafe:
+        owner = os.stat(os.path.dirname(path) or '.').st_uid
+        unsafe = st.st_nlink != 1 or st.st_uid not in (0, owner)
+    if unsafe:
         os.close(fd)
-        raise OSError(errno.EINVAL, 'not a regular file')
+        raise OSError(errno.EINVAL, 'not a plain file of the daemon user')
     return fd
 
 

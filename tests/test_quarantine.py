@@ -244,3 +244,24 @@ def test_a_record_that_cannot_be_written_puts_the_file_back(site):
     with open(path, 'rb') as fh:
         assert fh.read() == WEBSHELL
     assert not os.path.exists(os.path.join(site['qdir'], qid))
+
+
+def test_a_planted_link_instead_of_the_quarantine_dir_or_the_event_log_is_refused(site):
+    path = _shell(site)
+    target = os.path.join(site['base'], 'elsewhere')
+    os.mkdir(target, 0o755)
+    os.makedirs(os.path.dirname(site['qdir']))
+    os.symlink(target, site['qdir'])
+    with pytest.raises(quarantine.QuarantineError) as err:
+        quarantine.quarantine(path, [site['www']], site['qdir'])
+    assert 'not a plain directory' in str(err.value)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o755 and os.listdir(target) == []
+    assert os.path.exists(path)
+    os.unlink(site['qdir'])
+    victim = os.path.join(site['base'], 'victim')
+    with open(victim, 'w') as fh:
+        fh.write('root:x:0:0\n')
+    os.link(victim, site['events'])                    # a hard link where the log should be
+    quarantine.quarantine(path, [site['www']], site['qdir'])
+    with open(victim) as fh:
+        assert fh.read() == 'root:x:0:0\n'
