@@ -28,7 +28,8 @@ _ADDRESS = re.compile(r'^[^@\s<>,;:"()\[\]\\]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$|^[^
 
 
 def valid_user(name):
-    return bool(_USER.match(name or '')) and '..' not in name
+    """A plain login name; all digits is a uid without a passwd entry (scanner.OwnerNames)."""
+    return bool(_USER.match(name or '')) and '..' not in name and not name.isdigit()
 
 
 def valid_address(text):

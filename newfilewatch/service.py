@@ -218,7 +218,7 @@ class Service(object):
         self.desks = []
         for runner in self.hooks or ():
             try:
-                runner.close()
+                runner.close(timeout=2.0)        # within [daemon] stop_timeout with the desks
             except Exception:
                 log.exception('error while stopping hooks')
         self.hooks = []

@@ -34,7 +34,7 @@ def test_first_source_wins_and_bad_names_never_reach_a_path(tmp_path):
     assert book.address('bob') == 'bob@cp.example.com'
     assert book.address('carol') == 'carol@t.example.com'
     assert book.address('eve') == 'eve@t.example.com'          # cPanel value unusable: next one
-    for hostile in ('../etc', 'a b', 'x\n', '', '1001\udcff'):
+    for hostile in ('../etc', 'a b', 'x\n', '', '1001\udcff', '1001'):
         assert book.address(hostile) is None
     assert owners.AddressBook().address('alice') is None        # no source: no owner mail
 
