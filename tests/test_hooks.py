@@ -152,3 +152,32 @@ def test_every_alert_reaches_the_hook_as_the_alert_event_and_a_hang_blocks_nothi
         assert event['quarantine'].startswith('newfilewatch quarantine --sha256 ')
     finally:
         runner.stop()
+
+
+def test_a_reload_switches_to_the_new_hook(tmp_path):
+    import signal
+    www = tmp_path / 'www'
+    www.mkdir()
+    marks = tmp_path / 'marks'
+    marks.mkdir()
+    first = _script(str(tmp_path / 'first.py'), 'open(%r, "a").write("first\\n")\n'
+                    % str(marks / 'log'))
+    second = _script(str(tmp_path / 'second.py'), 'open(%r, "a").write("second\\n")\n'
+                     % str(marks / 'log'))
+    runner = Runner(tmp_path, str(www), extra_config='[hooks]\ncommand = %s\n' % first)
+    try:
+        runner.ready()
+        write_file(str(www / 'a.php'), WEBSHELL)
+        runner.events.wait('hook', str(www / 'a.php'))
+        with open(runner.config) as fh:
+            text = fh.read()
+        with open(runner.config, 'w') as fh:
+            fh.write(text.replace(first, second))
+        runner.signal(signal.SIGHUP)
+        runner.events.wait('reloaded')
+        write_file(str(www / 'b.php'), WEBSHELL + b'//b\n')
+        runner.events.wait('hook', str(www / 'b.php'))
+    finally:
+        runner.stop()
+    with open(str(marks / 'log')) as fh:
+        assert fh.read() == 'first\nsecond\n'
