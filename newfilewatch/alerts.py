@@ -463,8 +463,8 @@ class Desk(object):
                 # The file is in the new-files log; the next mail counts it in "and N more".
                 self._overflow += 1
                 if self._overflow == 1:
-                    self.log.error('%d alerts are waiting for the mail route; further alerts are only '
-                                   'counted until they are sent', len(self._pending))
+                    self.log.error('%d alerts are waiting for the %s route; further alerts are only '
+                                   'counted until they are sent', len(self._pending), self.route.what)
                 return True
             self._seq += 1
             alert = Alert('%d-%06d-%s' % (int(time.time() * 1000), self._seq, os.urandom(4).hex()),
@@ -494,8 +494,9 @@ class Desk(object):
         if thread is not None:
             thread.join(timeout)
             if thread.is_alive():
-                self.log.warning('alert worker still busy after %g s (mail server slow?); '
-                                 'unsent alerts stay in %s', timeout, self._spool.dir)
+                self.log.warning('alert worker still busy after %g s (%s server slow?); '
+                                 'unsent alerts stay in %s', timeout, self.route.what,
+                                 self._spool.dir)
         with self._lock:
             lost = len(self._unspooled)
             left = len(self._pending)
@@ -503,8 +504,8 @@ class Desk(object):
             self.log.error('%d alert(s) were never spooled (spool %s unusable) and are lost', lost,
                            self._spool.dir)
         elif left:
-            self.log.info('%d alert(s) not mailed yet; they stay in %s for the next start', left,
-                          self._spool.dir)
+            self.log.info('%d alert(s) not sent by %s yet; they stay in %s for the next start', left,
+                          self.route.what, self._spool.dir)
 
     def stats(self):
         self._ensure_worker()
