@@ -80,8 +80,8 @@ def summarise(events, since=None):
             if event.get('status') == 'ok':
                 hooks_ok += 1
             else:
-                hooks_failed.append({k: event.get(k) for k in ('time', 'path', 'status', 'result',
-                                                               'output')})
+                hooks_failed.append({k: event.get(k) for k in (
+                    'time', 'path', 'hook', 'status', 'result', 'output')})
         elif kind == 'error':
             errors += 1
     return {
