@@ -225,18 +225,28 @@ def cmd_check_config(options):
 
 def cmd_test_alert(options):
     cfg = load_config(options)
-    if not cfg.mail.to:
+    if not cfg.mail.to and not cfg.hooks.webhook_url:
         sys.stderr.write('newfilewatch: no mail recipients: set `to` in the [mail] section\n')
         return 1
     from newfilewatch import alerts
     host, ip = alerts.host_and_ip()
-    try:
-        alerts.send_test(cfg.mail, host, ip)
-    except alerts.AlertError as exc:
-        sys.stderr.write('newfilewatch: test mail not sent: %s\n' % exc)
-        return 1
-    print('test mail sent to %s via %s' % (', '.join(cfg.mail.to), cfg.mail.method))
-    return 0
+    failed = 0
+    if cfg.mail.to:
+        try:
+            alerts.send_test(cfg.mail, host, ip)
+            print('test mail sent to %s via %s' % (', '.join(cfg.mail.to), cfg.mail.method))
+        except alerts.AlertError as exc:
+            sys.stderr.write('newfilewatch: test mail not sent: %s\n' % exc)
+            failed += 1
+    if cfg.hooks.webhook_url:
+        from newfilewatch import webhook
+        try:
+            webhook.post(cfg.hooks.webhook_url, webhook.test_payload(host), cfg.hooks.webhook_timeout)
+            print('test message posted to %s' % webhook.redacted(cfg.hooks.webhook_url))
+        except webhook.WebhookError as exc:
+            sys.stderr.write('newfilewatch: test message not posted: %s\n' % exc)
+            failed += 1
+    return 1 if failed else 0
 
 
 def _quarantine_targets(options):
@@ -287,6 +297,9 @@ def cmd_quarantine(options):
             continue
         print('quarantined %s as %s (sha256 %s); undo: newfilewatch restore %s' % (
             record['shown'], record['id'], record['sha256'], record['id']))
+        if record['nlink'] > 1:
+            print('  note: %d other hard link(s) to the same content remain elsewhere (find -samefile)'
+                  % (record['nlink'] - 1))
     return 1 if failed else 0
 
 

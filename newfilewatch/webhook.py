@@ -70,6 +70,12 @@ def payload(alert, host):
     return record
 
 
+def test_payload(host):
+    """`newfilewatch test-alert`: one message, so an admin sees the chat route works."""
+    return {'event': 'test', 'host': host, 'text': 'newfilewatch on %s: test alert '
+            '(`newfilewatch test-alert`); alerts will arrive here.' % one_line(host, 255)}
+
+
 def overflow_payload(count, host, log_path):
     text = 'newfilewatch on %s: %d more suspicious file%s, see %s' % (
         one_line(host, 255), count, '' if count == 1 else 's',

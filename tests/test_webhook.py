@@ -183,3 +183,18 @@ def test_the_running_watcher_posts_its_alerts(hook_server, tmp_path):
     assert {k: body[k] for k in event if k != 'synthetic'} == \
         {k: v for k, v in event.items() if k != 'synthetic'}
     assert 'shell.php' in body['text']
+
+
+def test_test_alert_posts_to_the_webhook(hook_server, tmp_path):
+    from tests.support.nfw import write_config
+    from tests.support.service import program
+    conf = write_config(str(tmp_path / 'w.conf'), str(tmp_path),
+                        '[hooks]\nwebhook_url = http://127.0.0.1:%d/secret/path\n' % hook_server.port)
+    down = program(['test-alert', '--config', conf])
+    assert down.returncode == 1 and 'not posted' in down.stderr and 'secret' not in down.stderr
+    hook_server.start()
+    done = program(['test-alert', '--config', conf])
+    assert done.returncode == 0, done.stderr
+    assert 'posted to http://127.0.0.1:%d/...' % hook_server.port in done.stdout
+    (request,) = hook_server.seen(status=200)
+    assert request[2]['event'] == 'test' and 'test alert' in request[2]['text']
