@@ -19,9 +19,9 @@ from newfilewatch import alerts
 from newfilewatch import config as configmod
 from newfilewatch import hooks as hooksmod
 from newfilewatch import owners
-from newfilewatch import webhook
 from newfilewatch import state
 from newfilewatch import sysctl
+from newfilewatch import webhook
 from newfilewatch.escape import escape_name
 from newfilewatch.engine import Engine
 from newfilewatch.pipeline import Pipeline

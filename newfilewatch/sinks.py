@@ -79,8 +79,8 @@ class Outputs(object):
     `desk` is an alerts.AlertDesk or None (no mail configured); with `console` the foreground
     user sees new files on stdout and, when there is no mail, alerts on stderr.  `desks` are
     the other delivery routes (webhook, owners' mail) and `hooks` hooks.HookRunners (the
-    admin's command, auto-quarantine): each gets the alert too.  emit() takes a lock because hook workers write `hook` events from their
-    threads.
+    admin's command, auto-quarantine): each gets the alert too.  Event writes and reopen()
+    take a lock because hook workers write `hook` events from their threads.
     """
 
     def __init__(self, new_files=None, events=None, desk=None, console=False, logger=None,
@@ -130,9 +130,10 @@ class Outputs(object):
                 self.events.write(line)
 
     def reopen(self):
-        for sink in (self.new_files, self.events):
-            if sink is not None:
-                sink.reopen()
+        with self._lock:
+            for sink in (self.new_files, self.events):
+                if sink is not None:
+                    sink.reopen()
 
     def close(self):
         for sink in (self.new_files, self.events):
