@@ -87,6 +87,9 @@ def console_alert(finding, width=160):
     for h in finding.hits:
         text = '' if finding.private else one_line(h.text, width)
         lines.append('  %s:%d: [%s] %s' % (escape_name(finding.path), h.line, h.rule, text))
+    command = quarantine_command(finding)
+    if command:
+        lines.append('  quarantine: %s' % command)
     return '\n'.join(lines)
 
 

@@ -41,3 +41,11 @@ def test_a_note_quoting_a_hostile_symlink_target_stays_one_escaped_line():
     note = 'symlink to /x\n{"event": "forged"}\udcff, not followed'
     record = json.loads(formatting.event('new_file', 1e9, F._replace(note=note)))
     assert record['note'] == 'symlink to /x\\n{"event": "forged"}\\xff, not followed'
+
+
+def test_alert_event_and_console_carry_the_quarantine_command():
+    record = json.loads(formatting.event('alert', 1e9, F))
+    assert record['quarantine'] == formatting.quarantine_command(F)
+    assert '--escaped' in record['quarantine'] and '\n' not in record['quarantine']
+    assert formatting.console_alert(F).splitlines()[-1] == '  quarantine: ' + record['quarantine']
+    assert 'quarantine' not in json.loads(formatting.event('new_file', 1e9, F))
