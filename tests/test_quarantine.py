@@ -265,3 +265,35 @@ def test_a_planted_link_instead_of_the_quarantine_dir_or_the_event_log_is_refuse
     quarantine.quarantine(path, [site['www']], site['qdir'])
     with open(victim) as fh:
         assert fh.read() == 'root:x:0:0\n'
+
+
+def test_auto_quarantine_end_to_end_through_the_helper_command(tmp_path):
+    """A foreground run as root (no drop) with the helper run directly instead of through sudo:
+    a critical alert goes to `quarantine --from-alert`, which moves the file and logs it."""
+    from tests.support.nfw import Runner, write_file
+    from tests.support.service import program_wrapper
+    www = tmp_path / 'www'
+    www.mkdir()
+    qdir = tmp_path / 'q'
+    events = tmp_path / 'events.jsonl'
+    conf = tmp_path / 'helper.conf'
+    conf.write_text('[watch]\ndirs = %s\n[log]\nevents_file = %s\nsyslog = False\n'
+                    '[response]\nquarantine_dir = %s\n' % (www, events, qdir))
+    helper = '%s quarantine --from-alert --config %s' % (program_wrapper(str(tmp_path)), conf)
+    runner = Runner(tmp_path, str(www), extra_config='[log]\nevents_file = %s\n[response]\n'
+                    'auto_quarantine = yes\nauto_quarantine_command = %s\nquarantine_dir = %s\n'
+                    % (events, helper, qdir))
+    try:
+        runner.ready()
+        write_file(str(www / 'shell.php'), WEBSHELL)
+        alert = runner.events.wait('alert', str(www / 'shell.php'))
+        done = runner.events.wait('hook', str(www / 'shell.php'), timeout=30)
+        assert done['hook'] == 'auto_quarantine' and done['status'] == 'ok', done
+        moved = runner.events.wait('quarantined', str(www / 'shell.php'))
+    finally:
+        runner.stop()
+    assert not os.path.lexists(str(www / 'shell.php'))
+    (record,) = quarantine.load_records(str(qdir))
+    assert record['id'] == moved['id'] and record['alert'] == alert
+    summary = json.loads(program(['report', '--config', str(conf), '--json']).stdout)
+    assert [q['id'] for q in summary['quarantined']] == [record['id']]
