@@ -63,7 +63,8 @@ def chat_text(record, host):
 
 def payload(alert, host):
     """The JSON body for one spooled alert; pure."""
-    record = formatting.event_record('alert', alert.finding.time, alert.finding)
+    record = formatting.event_record('alert', alert.finding.time, alert.finding,
+                                     writer=formatting.writer_json(alert.finding))
     record['host'] = host
     record['id'] = alert.id
     record['text'] = chat_text(record, host)
