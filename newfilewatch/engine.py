@@ -41,6 +41,7 @@ MAX_HITS_PER_RULE = 5
 MAX_HITS = 40
 EXCERPT = 160
 MAX_TOKEN_BYTES = 2 << 20
+TOKENS_ALWAYS = 4096
 
 IMAGE_EXTS = frozenset('jpg jpeg png gif ico bmp webp tif tiff svg avif heic psd'.split())
 TEXT_EXTS = frozenset('txt log csv md rst json xml yml yaml ini conf css map po pot'.split())
@@ -866,8 +867,6 @@ class _Scan(object):
 
     # --- PHP ----------------------------------------------------------------------------------
     def php(self, data, origin, depth, base=0, deep=False):
-        if depth <= 4:
-            self.tokens(data, origin, depth, base)
         rev = data[::-1].lower()
         if depth == 0 and len(data) <= 16384:
             if _SMALL_GATE_REV.search(rev):
@@ -881,8 +880,14 @@ class _Scan(object):
             worth = deep or _worth_deep_look(data, rev)
             if worth or len(data) <= 8192:      # tools are small or call something telling
                 self.escapes(data, rev)
+            # the token analysis costs ~10x the triage: it reads what the triage keeps, and
+            # small files whole (shells are small; obfuscated ones hide what the triage sees)
+            if worth or len(data) <= TOKENS_ALWAYS:
+                self.tokens(data, origin, depth, base)
             if not worth:
                 return
+        elif depth <= 4:
+            self.tokens(data, origin, depth, base)
         _Php(self, data, origin, depth, rev).run()
 
     def tokens(self, data, origin, depth, base=0):
