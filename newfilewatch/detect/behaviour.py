@@ -189,6 +189,8 @@ def _exfiltration(an, out):
             if pos < 0:
                 continue
             kind = 'card' if card else 'secret'
+            if kind == 'secret' and c.name in (b'setcookie', b'header'):
+                continue                  # logins keep their own session: not sending away
             if c.name in (b'file_get_contents', b'fopen', b'file', b'get_headers', b'curl_init', b'header') and \
                     not _url_call(an, c):
                 continue

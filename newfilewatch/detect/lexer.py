@@ -198,7 +198,11 @@ def tokenize(data, stats=None, limit=None):
             if g == 1:
                 append(('V', data[m.start(1) + 1:end], m.start(1)))
             elif g == 2:
-                append(('I', m.group(2).lower(), m.start(2)))
+                word = m.group(2).lower()
+                if word == b'__halt_compiler':      # PHP stops here: the rest is data
+                    pos = n
+                    break
+                append(('I', word, m.start(2)))
             elif g == 14:
                 append(('O', m.group(14), m.start(14)))
             elif g == 3:

@@ -260,6 +260,8 @@ class Program(object):
         else:
             target = t0[1]
             if s + 1 < k and toks[s + 1][1] in (b'->', b'?->', b'::') and s + 2 < k and toks[s + 2][0] == 'I':
+                if s + 3 < k:
+                    return          # $this->table[$k] = ...: one element, not the property
                 target = ('prop', toks[s + 2][1])
             elif s + 1 < k and toks[s + 1][1] in (b'[', b'{'):
                 key = (s + 2, self.match[s + 1]) if self.match[s + 1] > s + 1 else None
