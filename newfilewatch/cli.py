@@ -51,7 +51,9 @@ def build_parser():
 
     for name, func, text in (('stop', 'cmd_stop', 'stop the daemon (SIGTERM, then SIGKILL)'),
                              ('status', 'cmd_status', 'LSB status: 0 running, 1 dead, 3 stopped'),
-                             ('reload', 'cmd_reload', 'check the config, then SIGHUP the daemon')):
+                             ('reload', 'cmd_reload', 'check the config, then SIGHUP the daemon'),
+                             ('reopen-logs', 'cmd_reopen_logs',
+                              'SIGUSR1: reopen the log files after rotation (0 if not running)')):
         p = sub.add_parser(name, help=text)
         _config_option(p)
         p.set_defaults(func=globals()[func])
@@ -119,9 +121,16 @@ def cmd_run(options):
     if not options.foreground:
         from newfilewatch import daemon
         return daemon.start(cfg, options)
-    from newfilewatch.daemon import install_signal_handlers
+    from newfilewatch.daemon import drop_foreground, install_signal_handlers
+    from newfilewatch.privileges import PrivilegeError
     from newfilewatch.service import Service, ServiceError
-    service = Service(cfg, events=options.events, foreground=True)
+    try:
+        notes = drop_foreground(cfg)             # as root: to the service user, as the daemon
+    except (PrivilegeError, OSError) as exc:
+        sys.stderr.write('newfilewatch: cannot start: %s\n' % (getattr(exc, 'strerror', None)
+                                                               or exc))
+        return 1
+    service = Service(cfg, events=options.events, foreground=True, notes=notes)
     install_signal_handlers(service)
     signal.signal(signal.SIGINT, lambda _signum, _frame: service.request('stop'))   # Ctrl-C
     try:
@@ -161,6 +170,12 @@ def cmd_reload(options):
         _say_problems(exc)
         return 6
     return daemon.reload(cfg, options.config)
+
+
+def cmd_reopen_logs(options):
+    """For logrotate's postrotate: never fails because the daemon is stopped."""
+    from newfilewatch import daemon
+    return daemon.reopen_logs(load_config(options, lenient=True))
 
 
 def cmd_check_config(options):

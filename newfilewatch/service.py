@@ -17,6 +17,7 @@ import time
 # be able to read the interpreter's or this package's files afterwards (e.g. under /root).
 from newfilewatch import alerts
 from newfilewatch import config as configmod
+from newfilewatch import safefile
 from newfilewatch import state
 from newfilewatch import sysctl
 from newfilewatch.escape import escape_name
@@ -65,9 +66,10 @@ def configure_logging(cfg, foreground):
         try:
             parent = os.path.dirname(cfg.log.log_file)
             if parent and not os.path.isdir(parent):
-                os.makedirs(parent, 0o750)
-            # WatchedFileHandler reopens by itself when logrotate moves the file
-            handler = logging.handlers.WatchedFileHandler(cfg.log.log_file)
+                safefile.make_dirs(parent, 0o750)
+            # WatchedFileHandler reopens by itself when logrotate moves the file; this one
+            # never opens through a link planted at the log path
+            handler = safefile.LogFileHandler(cfg.log.log_file)
             handler.setFormatter(fmt)
             root.addHandler(handler)
         except OSError as exc:
@@ -88,13 +90,15 @@ def configure_logging(cfg, foreground):
         root.addHandler(logging.NullHandler())
     for problem in problems:
         root.warning(problem)
+    return problems
 
 
 class Service(object):
     """Everything that runs; `open()` makes the I/O objects, `run()` loops, `close()` undoes."""
 
-    def __init__(self, config, events=None, foreground=False):
+    def __init__(self, config, events=None, foreground=False, notes=()):
         self.config = config
+        self.notes = list(notes)             # from the privilege drop, logged once logging is up
         self.events_path = events
         self.foreground = foreground
         self.requests = []
@@ -116,12 +120,15 @@ class Service(object):
     # -- lifecycle ------------------------------------------------------------------------------
     def open(self):
         cfg = self.config
-        configure_logging(cfg, self.foreground)
+        problems = configure_logging(cfg, self.foreground)
+        for note in self.notes:
+            log.warning('%s', note)
         self._wake_r, self._wake_w = os.pipe()
         for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
         try:
             self._build(cfg)
+            self._refuse_blind_logs(problems)
             since = state.load(cfg.watch.state_file)
             count = self.watcher.start(since=since)
         except (OSError, configmod.ConfigError) as exc:
@@ -135,6 +142,18 @@ class Service(object):
         self.outputs.emit('ready', time.time(), watches=count,
                           roots=[escape_name(r) for r in self.watcher.roots])
         return count
+
+    def _refuse_blind_logs(self, problems):
+        """The daemon does not start when it cannot write its logs: it would watch and report
+        nothing (the init script said [ OK ]).  In the foreground the console still shows all."""
+        if self.foreground:
+            return
+        blind = [p for p in problems if p.startswith('cannot write log file')]
+        sink = self.outputs.new_files
+        if sink is not None and sink.fh is None:
+            blind.append('cannot write the new-files log %s: %s' % (sink.path, sink.error))
+        if blind:
+            raise ServiceError('; '.join(blind))
 
     def _build(self, cfg):
         rules = PathRules.from_config(cfg)

@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 
-from newfilewatch import formatting
+from newfilewatch import formatting, safefile
 
 
 class LineFile(object):
@@ -22,6 +22,7 @@ class LineFile(object):
         self.log = logger or logging.getLogger('newfilewatch')
         self.fh = None
         self.failed = False
+        self.error = None
         self.open()
 
     def open(self):
@@ -31,13 +32,13 @@ class LineFile(object):
         try:
             parent = os.path.dirname(self.path)
             if parent and not os.path.isdir(parent):
-                os.makedirs(parent, 0o750)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC |
-                         os.O_NOFOLLOW, self.mode)
+                safefile.make_dirs(parent, 0o750)
+            fd = safefile.open_append(self.path, self.mode)   # no link, FIFO or foreign hard link
             self.fh = os.fdopen(fd, 'a', buffering=1, encoding='utf-8', errors='backslashreplace')
             self.failed = False
         except OSError as exc:
             self.fh = None
+            self.error = exc.strerror or str(exc)
             if not self.failed:
                 self.log.error('cannot write %s: %s', self.path, exc.strerror or exc)
             self.failed = True

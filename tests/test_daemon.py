@@ -20,20 +20,73 @@ def test_parse_pid():
         assert daemon.parse_pid(junk) is None
 
 
+def fake_daemon(tmp_path):
+    """A process whose /proc cmdline is `python -m newfilewatch` (a stand-in module that sleeps)."""
+    pkg = tmp_path / 'fake' / 'newfilewatch'
+    pkg.mkdir(parents=True)
+    (pkg / '__init__.py').write_text('')
+    (pkg / '__main__.py').write_text('import time\ntime.sleep(120)\n')
+    return subprocess.Popen([sys.executable, '-m', 'newfilewatch'], cwd=str(tmp_path / 'fake'),
+                            env={'PATH': os.environ.get('PATH', '/usr/bin:/bin')})
+
+
+def write(path, text):
+    with open(path, 'w') as fh:
+        fh.write(text)
+
+
+def test_looks_like_daemon():
+    py = '/usr/bin/python3.6'
+    assert daemon.looks_like_daemon(['python3', '-m', 'newfilewatch', 'start'], py)
+    assert daemon.looks_like_daemon(['/usr/bin/python3', '/usr/bin/newfilewatch', 'start'], py)
+    assert daemon.looks_like_daemon(['/usr/bin/python3', '-s', '/usr/bin/newfilewatch'], None)
+    assert not daemon.looks_like_daemon(['sleep', '1000'], '/usr/bin/sleep')
+    assert not daemon.looks_like_daemon(['/bin/sh', 'newfilewatch'], '/bin/dash')
+    assert not daemon.looks_like_daemon(['python3', '-m', 'http.server', 'newfilewatch'], py)
+    assert not daemon.looks_like_daemon(['python3', '/tmp/evil.py', 'newfilewatch'], py)
+    assert not daemon.looks_like_daemon([], py)
+
+
 def test_pidfile_state(tmp_path):
     path = str(tmp_path / 'x.pid')
     assert daemon.pidfile_state(path) == ('stopped', None)
-    with open(path, 'w') as fh:
-        fh.write('%d\n' % os.getpid())
-    assert daemon.pidfile_state(path) == ('running', os.getpid())
-    child = subprocess.Popen([sys.executable, '-c', 'pass'])
-    child.wait()                                   # reaped: its pid is free now
-    with open(path, 'w') as fh:
-        fh.write('%d\n' % child.pid)
-    assert daemon.pidfile_state(path) == ('dead', child.pid)
-    with open(path, 'w') as fh:
-        fh.write('garbage')
-    assert daemon.pidfile_state(path) == ('dead', None)
+    ours = fake_daemon(tmp_path)
+    other = subprocess.Popen(['sleep', '120'])
+    try:
+        wait_for(lambda: 'newfilewatch' in open('/proc/%d/cmdline' % ours.pid).read(),
+                 what='the stand-in daemon')
+        write(path, '%d\n' % ours.pid)
+        assert daemon.pidfile_state(path) == ('running', ours.pid)
+        assert daemon.pidfile_state(path, {os.getuid()}) == ('running', ours.pid)
+        assert daemon.pidfile_state(path, {os.getuid() + 1}) == ('foreign', ours.pid)
+        write(path, '%d\n' % other.pid)                  # alive, but not newfilewatch
+        assert daemon.pidfile_state(path) == ('foreign', other.pid)
+        write(path, '%d\n' % os.getpid())              # the command itself is never its target
+        assert daemon.pidfile_state(path)[0] == 'foreign'
+    finally:
+        ours.kill()
+        other.kill()
+        ours.wait()
+        other.wait()
+    write(path, '%d\n' % ours.pid)                     # reaped: its pid is free now
+    assert daemon.pidfile_state(path) == ('dead', ours.pid)
+    for junk in ('garbage', '-1\n', '0\n'):
+        write(path, junk)
+        assert daemon.pidfile_state(path) == ('dead', None)
+
+
+def test_planted_pidfiles_are_refused_without_reading_them(tmp_path):
+    """A FIFO (would block open()), a link to /dev/zero (endless read), an oversized file."""
+    fifo = str(tmp_path / 'fifo.pid')
+    os.mkfifo(fifo)
+    assert daemon.pidfile_state(fifo)[0] == 'unsafe'
+    zero = str(tmp_path / 'zero.pid')
+    os.symlink('/dev/zero', zero)
+    state, why = daemon.pidfile_state(zero)
+    assert state == 'unsafe' and 'symlink' in why
+    big = str(tmp_path / 'big.pid')
+    write(big, '1' * 100000)
+    assert daemon.pidfile_state(big)[0] == 'unsafe'
 
 
 def test_alive_treats_a_zombie_as_dead():
@@ -95,7 +148,8 @@ def test_failed_start_says_why_and_leaves_nothing_running(base):
         done = program(['start', '--config', layout.config])
         try:
             assert done.returncode == 1
-            assert 'not started' in done.stderr and layout.pidfile in done.stderr
+            assert 'not started' in done.stderr and locked in done.stderr
+            assert 'not writable by %s' % user.name in done.stderr
             assert not os.path.exists(layout.pidfile)
         finally:
             kill_quietly(layout.pid())
@@ -144,3 +198,58 @@ def test_start_as_unprivileged_user_runs_as_that_user(base):
             assert not alive(pid) and run('status').returncode == 3
         finally:
             kill_quietly(layout.pid())
+
+
+def _plant(path, kind, user, stranger):
+    """What a compromised service user can leave at the pidfile's path."""
+    if os.path.lexists(path):
+        os.unlink(path)
+    if kind == 'fifo':
+        os.mkfifo(path)
+    elif kind == 'zero':
+        os.symlink('/dev/zero', path)
+    else:
+        write(path, {'minus-one': '-1\n', 'stranger': '%d\n' % stranger}[kind])
+    os.chown(path, user.uid, user.gid, follow_symlinks=False)
+
+
+@needs_root
+def test_planted_pidfiles_never_hang_nor_signal_a_stranger(base):
+    """Issue 15: a pidfile of -1, a FIFO, a link to /dev/zero, the pid of an unrelated process.
+    Every command returns (subprocess timeout) and the stranger (a `sleep`) survives."""
+    www = os.path.join(base, 'www')
+    os.mkdir(www)
+    with temp_user() as user:
+        layout = Layout(base, www, user.name)
+        layout.write_config()
+        from newfilewatch import privileges
+        privileges.prepare_dirs([(os.path.dirname(layout.pidfile), 0o755)], user)
+        stranger = subprocess.Popen(['sleep', '1000'])
+        try:
+            expect = {'status': {'minus-one': 1, 'stranger': 1, 'fifo': 4, 'zero': 4},
+                      'stop': 0, 'reload': 7, 'reopen-logs': 0}
+            for kind in ('minus-one', 'stranger', 'fifo', 'zero'):
+                for command, codes in sorted(expect.items()):
+                    _plant(layout.pidfile, kind, user, stranger.pid)
+                    done = program([command, '--config', layout.config], timeout=30)
+                    code = codes[kind] if isinstance(codes, dict) else codes
+                    assert done.returncode == code, (kind, command, done.stdout, done.stderr)
+                    assert stranger.poll() is None, (kind, command)
+            _plant(layout.pidfile, 'fifo', user, stranger.pid)
+            done = program(['start', '--config', layout.config], timeout=60)
+            assert done.returncode == 0, done.stderr
+            pid = layout.pid()
+            try:
+                assert program(['reopen-logs', '--config', layout.config]).returncode == 0
+                wait_for(lambda: 'reopening log files' in layout.read(layout.log_file),
+                         timeout=15, what='SIGUSR1 to reach the daemon')
+                assert program(['stop', '--config', layout.config]).returncode == 0
+                assert not alive(pid)
+            finally:
+                kill_quietly(pid)
+            assert stranger.poll() is None
+            done = program(['reopen-logs', '--config', layout.config])
+            assert done.returncode == 0 and 'not running' in done.stdout
+        finally:
+            stranger.kill()
+            stranger.wait()
