@@ -253,3 +253,55 @@ def test_planted_pidfiles_never_hang_nor_signal_a_stranger(base):
         finally:
             stranger.kill()
             stranger.wait()
+
+
+@needs_root
+def test_foreground_as_root_drops_to_the_service_user(base):
+    """Issue 11: `run --foreground` started as root kept every capability; now it prepares the
+    service's dirs and drops exactly as the daemon does (uid, groups, CAP_DAC_READ_SEARCH)."""
+    www = os.path.join(base, 'www')
+    os.mkdir(www)
+    with temp_user() as user:
+        layout = Layout(base, www, user.name)
+        layout.write_config()
+        env = dict(os.environ, PYTHONPATH=pythonpath())
+        with open(os.path.join(base, 'err'), 'w') as err:
+            proc = subprocess.Popen([sys.executable, '-m', 'newfilewatch', 'run', '--foreground',
+                                     '--config', layout.config], stdout=subprocess.DEVNULL,
+                                    stderr=err, env=env)
+        try:
+            wait_for(lambda: 'watching' in layout.read(layout.log_file), timeout=20,
+                     what='the foreground run to start')
+            st = proc_status(proc.pid)
+            assert st['Uid'] == (user.uid,) * 4 and 0 not in st['Groups']
+            assert st['CapEff'] == 0x4 and st['CapBnd'] == 0x4
+            assert os.stat(layout.log_dir).st_uid == user.uid
+            assert os.stat(layout.log_file).st_uid == user.uid
+            with open(os.path.join(www, 'shell.php'), 'wb') as fh:
+                fh.write(b'<?php system($_GET["c"]); ?>\n')
+            wait_for(lambda: 'shell.php' in layout.read(layout.new_files_log), timeout=20,
+                     what='the new file in the log, written as the service user')
+        finally:
+            proc.terminate()
+            assert proc.wait(20) == 0
+
+
+@needs_root
+def test_foreground_as_root_without_the_service_user_says_so_once_and_runs(base):
+    www = os.path.join(base, 'www')
+    os.mkdir(www)
+    layout = Layout(base, www, 'nfw-no-such-user')
+    layout.write_config()
+    env = dict(os.environ, PYTHONPATH=pythonpath())
+    err_path = os.path.join(base, 'err')
+    with open(err_path, 'w') as err:
+        proc = subprocess.Popen([sys.executable, '-m', 'newfilewatch', 'run', '--foreground',
+                                 '--config', layout.config], stdout=subprocess.DEVNULL,
+                                stderr=err, env=env)
+    try:
+        wait_for(lambda: 'watching' in layout.read(err_path), timeout=20, what='start')
+        assert layout.read(err_path).count("'nfw-no-such-user' does not exist") == 1
+        assert proc_status(proc.pid)['Uid'][0] == 0
+    finally:
+        proc.terminate()
+        assert proc.wait(20) == 0
