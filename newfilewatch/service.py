@@ -160,11 +160,15 @@ class Service(object):
         scanner = Scanner(make_engine(cfg.scan), cfg.scan.max_bytes, cfg.scan.allow_sha256)
         self._make_outputs(cfg)
         self.pipeline = Pipeline(scanner, rules, self.outputs)
-        self.watcher = Watcher(cfg.watch.dirs, rules, self.pipeline.offer,
+        self.watcher = Watcher(cfg.watch.dirs, rules, self._offer,
                                settle_delay=cfg.watch.settle_delay,
                                sweep_interval=cfg.watch.sweep_interval,
                                walk_error=lambda path, msg: self.outputs.emit(
                                    'error', time.time(), path=path, message=msg))
+
+    def _offer(self, candidate):
+        # a catch-up walk's files may be older than now: they carry the walk's `since`
+        self.pipeline.offer(candidate, getattr(self.watcher, 'walk_floor', None))
 
     def _make_outputs(self, cfg):
         events_path = self.events_path or cfg.log.events_file or None
@@ -251,14 +255,26 @@ class Service(object):
         now = time.time()
         self.watcher.tick(now)
         self.pipeline.drain(SCAN_SLICE)
-        if not len(self.pipeline) and self.watcher.overflow_since is None:
-            self.caught_up = now
         self._save_state()
+
+    def catch_up_mark(self, now):
+        """Until when every change was handled: never past a file still queued, still open,
+        lost in an overflow not yet rescanned, or not taken by the new-files log."""
+        marks = [now]
+        oldest = self.pipeline.oldest()
+        if oldest is not None:
+            marks.append(oldest)
+        if self.watcher.created:
+            marks.append(min(self.watcher.created.values()))
+        if self.watcher.overflow_since is not None:
+            marks.append(self.watcher.overflow_since)
+        return min(marks)
 
     def _save_state(self, force=False):
         now = time.time()
         if force or now - self._saved_at >= STATE_EVERY:
             self._saved_at = now
+            self.caught_up = self.catch_up_mark(now)
             state.save(self.config.watch.state_file, self.caught_up)
 
     def _drain_wakeups(self):
@@ -273,9 +289,11 @@ class Service(object):
         while self.requests:
             what = self.requests.pop(0)
             if what == 'stop':
-                log.info('stop requested')
-                while len(self.pipeline):
-                    self.pipeline.drain(1.0)
+                # Promptly: what is still queued is left to the next start's catch-up scan
+                # (the saved catch-up time stays at the oldest of it), so a slow file cannot
+                # hold the stop until stop_timeout's SIGKILL, which would save nothing.
+                log.info('stop requested%s', ' (%d queued file(s) left to the catch-up scan '
+                         'of the next start)' % len(self.pipeline) if len(self.pipeline) else '')
                 return False
             if what == 'reopen':
                 log.info('reopening log files')

@@ -88,13 +88,16 @@ class Outputs(object):
         self.alert_log = logger or logging.getLogger('newfilewatch.alert')
 
     def new_file(self, finding, candidate):
+        """False when the new-files log did not take the line (the catch-up time must not pass it)."""
         line = self.fmt.new_file_line(finding)
+        logged = True
         if self.new_files is not None:
-            self.new_files.write(line)
+            logged = self.new_files.write(line)
         if self.console and not self._events_on_stdout():
             sys.stdout.write(line + '\n')
             sys.stdout.flush()
         self.emit('new_file', finding.time, finding, synthetic=candidate.synthetic)
+        return logged
 
     def alert(self, finding, candidate):
         self.emit('alert', finding.time, finding, synthetic=candidate.synthetic)

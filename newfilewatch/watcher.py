@@ -185,6 +185,7 @@ class Watcher(object):
         self._errors = collections.Counter()
         self._error_example = {}
         self._leaf_ok = {}                    # st_dev -> trust st_nlink == 2 as "no subdirs"
+        self.walk_floor = None                # while a walk hands on files changed since T: T
 
     # -- setup --------------------------------------------------------------------------------
     def fileno(self):
@@ -224,14 +225,18 @@ class Watcher(object):
                 self.unwatched.add(path)
                 return False
             return added
-        for path, entry in walk(top, self.rules, enter, self._walk_failed, files=sweep):
-            if since is not None:
-                try:
-                    if entry.stat(follow_symlinks=False).st_ctime < since:
+        self.walk_floor = since
+        try:
+            for path, entry in walk(top, self.rules, enter, self._walk_failed, files=sweep):
+                if since is not None:
+                    try:
+                        if entry.stat(follow_symlinks=False).st_ctime < since:
+                            continue
+                    except OSError:
                         continue
-                except OSError:
-                    continue
-            self.emit(Candidate(path, True, reason))
+                self.emit(Candidate(path, True, reason))
+        finally:
+            self.walk_floor = None
 
     def _watch(self, path, inode):
         """Add (or refresh) the watch of one dir: True, False (do not enter), None (limit)."""

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -305,3 +306,61 @@ def test_foreground_as_root_without_the_service_user_says_so_once_and_runs(base)
     finally:
         proc.terminate()
         assert proc.wait(20) == 0
+
+
+def _new_files_logged(layout):
+    text = layout.read(layout.new_files_log)
+    return {line.split(' >> ', 1)[1].rsplit(' | ', 1)[0] for line in text.splitlines()
+            if ' >> ' in line}
+
+
+@needs_root
+def test_stop_is_prompt_with_a_long_queue_and_the_next_start_catches_up(base):
+    """Issue 15: `stop` scanned the whole queue first, so a busy daemon outlived stop_timeout,
+    was SIGKILLed and saved no catch-up time.  Here a restart catch-up queues thousands of
+    files (real scans, ~1 ms each) and `stop` comes at once with stop_timeout = 1: the daemon
+    exits in time, saves a catch-up time no later than the files it left, and the next start
+    logs every one of them."""
+    from newfilewatch import state
+    www = os.path.join(base, 'www')
+    os.mkdir(www)
+    layout = Layout(base, www, 'root')
+    with open(layout.config, 'w') as fh:
+        fh.write(layout.config_text(stop_timeout=1))
+    body = b'<?php\n// Render the greeting.\necho "Hello, " . htmlspecialchars($name) . "!";\n'
+    files = []
+    for i in range(40):
+        sub = os.path.join(www, 'd%02d' % i)
+        os.mkdir(sub)
+        for j in range(100):
+            path = os.path.join(sub, 'page%03d.php' % j)
+            with open(path, 'wb') as fh:
+                fh.write(body * 400)                      # 31 KB of plain PHP each
+            files.append(path)
+    os.makedirs(layout.state_dir)
+    assert state.save(os.path.join(layout.state_dir, 'state.json'), time.time() - 3600)
+    done = program(['start', '--config', layout.config])
+    assert done.returncode == 0, done.stderr
+    pid = layout.pid()
+    try:
+        stopped = program(['stop', '--config', layout.config], timeout=30)
+        assert stopped.returncode == 0 and 'stopped' in stopped.stdout, stopped.stderr
+        assert 'SIGKILL' not in stopped.stderr
+        assert not alive(pid)
+    finally:
+        kill_quietly(pid)
+    first = _new_files_logged(layout)
+    left = [f for f in files if f not in first]
+    mark = state.load(os.path.join(layout.state_dir, 'state.json'))
+    assert left, 'the queue was empty before the stop: nothing tested'
+    assert 'left to the catch-up scan' in layout.read(layout.log_file)
+    assert mark <= min(os.stat(f).st_ctime for f in left)
+    done = program(['start', '--config', layout.config])
+    assert done.returncode == 0, done.stderr
+    pid = layout.pid()
+    try:
+        wait_for(lambda: set(files) <= _new_files_logged(layout), timeout=120,
+                 what='every file left by the first run in the new-files log')
+    finally:
+        program(['stop', '--config', layout.config], timeout=60)
+        kill_quietly(pid)
