@@ -163,6 +163,7 @@ class Service(object):
         self.watcher = Watcher(cfg.watch.dirs, rules, self._offer,
                                settle_delay=cfg.watch.settle_delay,
                                sweep_interval=cfg.watch.sweep_interval,
+                               allow_root_links=cfg.watch.allow_root_links,
                                walk_error=lambda path, msg: self.outputs.emit(
                                    'error', time.time(), path=path, message=msg))
 
@@ -320,6 +321,9 @@ class Service(object):
         self.config = new
         configure_logging(new, self.foreground)
         self.pipeline.scanner, self.pipeline.rules = scanner, rules
+        if new.watch.allow_root_links != old.watch.allow_root_links:
+            self.watcher.allow_root_links = new.watch.allow_root_links
+            self.watcher.reconfigure(new.watch.dirs, rules)
         if (new.watch.dirs, rules) != (old.watch.dirs, self.watcher.rules):
             count = self.watcher.reconfigure(new.watch.dirs, rules)
             log.info('watching %d dirs under %s', count, self._roots_text())
