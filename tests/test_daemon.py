@@ -364,3 +364,61 @@ def test_stop_is_prompt_with_a_long_queue_and_the_next_start_catches_up(base):
     finally:
         program(['stop', '--config', layout.config], timeout=60)
         kill_quietly(pid)
+
+
+@needs_root
+def test_start_refuses_a_planted_spool_link_and_gives_root_left_logs_to_the_user(base):
+    """Issue 15 (mkdir/chown race) and issue 11 (silent daemon): a spool dir swapped for a
+    symlink makes `start` refuse, saying why, with the victim untouched; root-owned logs left
+    by an old root run are given to the service user, and new files reach them."""
+    www = os.path.join(base, 'www')
+    os.mkdir(www)
+    victim = os.path.join(base, 'victim')
+    os.mkdir(victim, 0o755)
+    with temp_user() as user:
+        layout = Layout(base, www, user.name)
+        layout.write_config()
+        from newfilewatch import privileges
+        privileges.prepare_dirs([layout.state_dir, layout.log_dir], user)
+        spool = os.path.join(layout.state_dir, 'spool')
+        os.symlink(victim, spool)
+        os.chown(spool, user.uid, user.gid, follow_symlinks=False)
+        done = program(['start', '--config', layout.config])
+        assert done.returncode == 1
+        assert 'not started' in done.stderr and 'spool' in done.stderr and 'symlink' in done.stderr
+        assert os.stat(victim).st_uid == 0 and os.listdir(victim) == []
+        os.unlink(spool)
+        with open(layout.new_files_log, 'w') as fh:      # root's, as a root run left it
+            fh.write('old line\n')
+        done = program(['start', '--config', layout.config])
+        assert done.returncode == 0, done.stderr
+        pid = layout.pid()
+        try:
+            assert os.stat(layout.new_files_log).st_uid == user.uid
+            with open(os.path.join(www, 'new.php'), 'wb') as fh:
+                fh.write(b'<?php echo 1;\n')
+            wait_for(lambda: 'new.php' in layout.read(layout.new_files_log), timeout=20,
+                     what='the new file in the log the daemon was given')
+            assert 'gave %s' % layout.new_files_log in layout.read(layout.log_file)
+        finally:
+            program(['stop', '--config', layout.config])
+            kill_quietly(pid)
+
+
+@needs_root
+def test_a_daemon_that_cannot_write_its_new_files_log_does_not_start(base):
+    www = os.path.join(base, 'www')
+    os.mkdir(www)
+    with temp_user() as user:
+        layout = Layout(base, www, user.name)
+        layout.write_config()
+        from newfilewatch import privileges
+        privileges.prepare_dirs([layout.log_dir], user)
+        os.mkdir(layout.new_files_log)                   # cannot be opened as a file
+        done = program(['start', '--config', layout.config])
+        try:
+            assert done.returncode == 1
+            assert 'not a regular file' in done.stderr or 'new-files log' in done.stderr, \
+                done.stderr
+        finally:
+            kill_quietly(layout.pid())
