@@ -94,7 +94,7 @@ def looks_like_daemon(argv, exe):
     if not argv:
         return False
     program = os.path.basename(exe or argv[0])
-    if not program.startswith('python'):
+    if 'python' not in program:             # python3.6, platform-python (EL8)
         return False
     rest = argv[1:]
     for i, arg in enumerate(rest):

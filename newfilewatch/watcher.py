@@ -91,20 +91,29 @@ def expand_roots(patterns, allow_links=(), refused=None):
     """
     roots = set()
     for pattern in patterns:
-        if not glob.has_magic(pattern):
-            if os.path.isdir(pattern):
-                roots.add(os.path.normpath(pattern))
+        roots.update(root_matches(pattern, allow_links, refused))
+    return drop_nested(roots)
+
+
+def root_matches(pattern, allow_links=(), refused=None):
+    """The existing dirs one configured pattern names, one at a time (a sweep pauses between)."""
+    if not glob.has_magic(pattern):
+        if os.path.isdir(pattern):
+            yield os.path.normpath(pattern)
+        return
+    for match in glob.iglob(pattern):
+        match = os.path.normpath(match)
+        if not os.path.isdir(match):
             continue
-        for match in glob.glob(pattern):
-            match = os.path.normpath(match)
-            if not os.path.isdir(match):
-                continue
-            if os.path.islink(match) and not link_allowed(pattern, match, allow_links):
-                if refused is not None:
-                    refused.append((match, os.path.realpath(match)))
-                continue
-            roots.add(match)
-    # a root inside another root adds nothing but duplicate walks
+        if os.path.islink(match) and not link_allowed(pattern, match, allow_links):
+            if refused is not None:
+                refused.append((match, os.path.realpath(match)))
+            continue
+        yield match
+
+
+def drop_nested(roots):
+    """Sorted roots without those inside another (they add nothing but duplicate walks)."""
     kept, last = [], None
     for root in sorted(roots, key=lambda r: r.split('/')):
         if last is not None and under(root, last):
@@ -293,13 +302,16 @@ class Watcher(object):
         """expand_roots, saying once per (root, target) why a glob root's link was refused."""
         refused = []
         roots = expand_roots(self.patterns, self.allow_root_links, refused)
+        self._say_refused(refused)
+        return roots
+
+    def _say_refused(self, refused):
         for match, target in refused:
             if (match, target) not in self._refused_said:
                 self._refused_said.add((match, target))
                 self.log.warning('watch root %s refused: a symlink to %s, outside the dir its '
                                  'glob names (add it to [watch] allow_root_links to watch it)',
                                  escape_name(match), escape_name(target))
-        return roots
 
     # -- the walk -----------------------------------------------------------------------------
     def _walk(self, top, sweep, since=None, reason='sweep', unwatched=None):
@@ -589,7 +601,13 @@ class Watcher(object):
         since = self.next_sweep - self.sweep_interval - CTIME_SLACK
         self.next_sweep = now + self.sweep_interval
         self.limit_hit = False
-        current = self._expand()
+        found, refused = set(), []
+        for pattern in self.patterns:          # glob.iglob: thousands of roots, in slices
+            for match in root_matches(pattern, self.allow_root_links, refused):
+                found.add(match)
+                yield
+        self._say_refused(refused)
+        current = drop_nested(found)
         yield
         expanded = set(current)
         for root in sorted(self.root_links):

@@ -41,6 +41,8 @@ def test_looks_like_daemon():
     assert daemon.looks_like_daemon(['python3', '-m', 'newfilewatch', 'start'], py)
     assert daemon.looks_like_daemon(['/usr/bin/python3', '/usr/bin/newfilewatch', 'start'], py)
     assert daemon.looks_like_daemon(['/usr/bin/python3', '-s', '/usr/bin/newfilewatch'], None)
+    assert daemon.looks_like_daemon(['/usr/bin/python3', '/usr/bin/newfilewatch'],
+                                    '/usr/libexec/platform-python3.6')
     assert not daemon.looks_like_daemon(['sleep', '1000'], '/usr/bin/sleep')
     assert not daemon.looks_like_daemon(['/bin/sh', 'newfilewatch'], '/bin/dash')
     assert not daemon.looks_like_daemon(['python3', '-m', 'http.server', 'newfilewatch'], py)
