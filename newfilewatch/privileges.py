@@ -177,6 +177,8 @@ def adopt_files(paths, target):
                 raise PrivilegeError('%s is %s: the service writes there; remove it' % (path, what))
             try:
                 st = os.fstat(fd)
+                if stat.S_ISDIR(st.st_mode):
+                    continue                     # a sub-spool (webhook, owners): its own files
                 if not stat.S_ISREG(st.st_mode):
                     raise PrivilegeError('%s is not a regular file: the service writes there; '
                                          'remove it' % path)

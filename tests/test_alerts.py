@@ -496,3 +496,10 @@ def test_a_dripping_server_keeps_the_alert_spooled_until_a_good_one_takes_it_onc
         assert len(good.messages()) == 1
     finally:
         good.stop()
+
+
+def test_spooled_alert_keeps_its_writer():
+    w = model.Writer(4711, 'php-fpm', 1001, 'alice', 'shop')
+    f = model.finding('/srv/a.php', sha256='ab' * 32, score=20, suspicious=True, writer=w)
+    back = alerts.alert_from_json(alerts.alert_to_json(alerts.Alert('1', f, 1.0, 'k', 1)))
+    assert back.finding.writer == w

@@ -320,7 +320,7 @@ def _new_files_logged(layout):
 def test_stop_is_prompt_with_a_long_queue_and_the_next_start_catches_up(base):
     """Issue 15: `stop` scanned the whole queue first, so a busy daemon outlived stop_timeout,
     was SIGKILLed and saved no catch-up time.  Here a restart catch-up queues thousands of
-    files (real scans, ~1 ms each) and `stop` comes at once with stop_timeout = 1: the daemon
+    files (real scans, a few ms each) and `stop` comes at once with stop_timeout = 1: the daemon
     exits in time, saves a catch-up time no later than the files it left, and the next start
     logs every one of them."""
     from newfilewatch import state
@@ -331,13 +331,13 @@ def test_stop_is_prompt_with_a_long_queue_and_the_next_start_catches_up(base):
         fh.write(layout.config_text(stop_timeout=1))
     body = b'<?php\n// Render the greeting.\necho "Hello, " . htmlspecialchars($name) . "!";\n'
     files = []
-    for i in range(40):
+    for i in range(20):
         sub = os.path.join(www, 'd%02d' % i)
         os.mkdir(sub)
         for j in range(100):
             path = os.path.join(sub, 'page%03d.php' % j)
             with open(path, 'wb') as fh:
-                fh.write(body * 400)                      # 31 KB of plain PHP each
+                fh.write(body * 40)                       # 3 KB of plain PHP each
             files.append(path)
     os.makedirs(layout.state_dir)
     assert state.save(os.path.join(layout.state_dir, 'state.json'), time.time() - 3600)

@@ -127,3 +127,22 @@ def test_a_file_the_new_files_log_did_not_take_holds_the_catch_up_time(tmp_path)
     clock[0] = 2500.0
     p.drain()
     assert p.oldest() == 2000.0                     # held at the unlogged file, not advanced
+
+
+def test_the_candidates_writer_reaches_the_finding(tmp_path):
+    from newfilewatch.model import Writer
+    got = []
+
+    class Keep(Sinks):
+        def new_file(self, finding, candidate):
+            got.append(finding)
+    p = Pipeline(Scanner(Engine()), PathRules(), Keep())
+    f = tmp_path / 'w.php'
+    f.write_bytes(b'<?php')
+    w = Writer(1, 'init', 0, 'root', '')
+    p.offer(Candidate(str(f), False, 'close_write', w))
+    g = tmp_path / 'n.php'
+    g.write_bytes(b'<?php')
+    p.offer(Candidate(str(g), False, 'close_write'))          # inotify: no writer
+    p.drain()
+    assert [x.writer for x in got] == [w, None]
