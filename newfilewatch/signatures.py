@@ -235,6 +235,9 @@ _TABLE = [
      'hidden where nobody looks for it'),
     ('php.include.escaped_path', 'high', 8, 8, 'php-obfuscation',
      'include/require of a path spelled in hex/octal escapes ("\\x2f\\150ome..."): a hidden loader'),
+    ('php.steal.hidden_log', 'high', 8, 8, 'php-stealer',
+     'request data (form fields, cookies) is written into a file named like an image or a '
+     'stylesheet: a stolen-data drop box hidden among static files'),
     ('analysis.budget', 'high', 10, 10, 'engine',
      'the file exhausted the per-file analysis budget ([scan] max_cpu): reported rather than '
      'passed unread; a crafted file may be trying to tire the scanner'),

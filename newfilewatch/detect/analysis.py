@@ -162,7 +162,7 @@ class Analysis(object):
     def run(self):
         self.literal_funcs = {}
         self._constants()
-        self.literal_funcs = prog_mod.functions_returning_literal(self.p, lambda: self.folder(0))
+        self.literal_funcs = _Inliner(self)
         self._environment()
         self._taint()
         self._sinks()
@@ -260,6 +260,10 @@ class Analysis(object):
                 key = toks[k + 2]
                 if key[0] == 'S':
                     return bool(_CLIENT_SERVER_KEY.match(key[1]))
+                close = self.p.match[k + 1]
+                if close > k + 2 and key[0] == 'I':   # $_SERVER[_f(1)]: a key the code computes
+                    v, _f = self.fold((k + 2, close), scope)
+                    return isinstance(v, bytes) and bool(_CLIENT_SERVER_KEY.match(v))
             return False
         if name == b'GLOBALS' and k + 2 < len(toks) and toks[k + 1][1] == b'[' and toks[k + 2][0] == 'S':
             return toks[k + 2][1] in REQUEST_VARS
@@ -608,6 +612,8 @@ class Analysis(object):
                 break
             name, built = self._callee(c)
             if c.kind == 'method':
+                if c.name in _METHOD_CALLBACKS and c.args:
+                    self._method_callback(c)
                 continue
             if c.kind == 'name' and name in _DECODER_CALLS and c.args and len(self.payloads) < 16:
                 self._embedded(c)
@@ -706,6 +712,14 @@ class Analysis(object):
                         if isinstance(rv, bytes) and rf and (rf.used_decoder or rf.used_bitwise):
                             self.payloads.append((c.pos, rv, True))
 
+    def _method_callback(self, c):
+        """$arrayObject->uasort('assert'): SPL containers take callbacks too."""
+        v, f = self.fold(c.args[0], c.scope)
+        if isinstance(v, bytes) and v.strip().lower() in CODE_SINKS | OS_SINKS:
+            self.capability = True
+            self.add('php.callback.dangerous_name', c.pos,
+                     'hands %s to ->%s() as a callback' % (v.strip().lower().decode('latin-1'), c.name.decode()))
+
     def _embedded(self, c):
         """A decoder call whose folded output is PHP code: a payload carried inside the
         file, analysed as code wherever it ends up (eval, a file, the screen)."""
@@ -729,7 +743,95 @@ class Analysis(object):
         return False
 
 
+_METHOD_CALLBACKS = frozenset((b'uasort', b'uksort', b'usort', b'array_walk', b'iterator_apply',
+                               b'call', b'setcallback'))
 _DECODER_CALLS = frozenset(d.encode() for d in fold.DECODING)
+class _Inliner(object):
+    """Folds calls to the file's own small functions: straight-line bodies of assignments
+    ending in `return expr;` (obfuscators hide their name tables and decoders in them:
+    function _x($i) { $a = array('c3lz...'); return base64_decode($a[$i]); }).  Anything
+    else in the body (a branch, a loop, a call with effects) leaves the call unknown."""
+
+    MAX_DEPTH = 3
+
+    def __init__(self, an):
+        self.an = an
+        self.depth = 0
+        self.memo = {}
+
+    def get(self, lname, default=None):
+        fs = self.an.p.by_name.get(lname.encode('latin-1'))
+        if not fs or len(fs) != 1:
+            return default
+        f = fs[0]
+        return lambda args: self.run(f, args)
+
+    def run(self, f, args):
+        key = None
+        if all(isinstance(a, (bytes, int)) for a in args):
+            key = (f.id, tuple(args))
+            if key in self.memo:
+                if self.memo[key] is None:
+                    raise fold.Unknown('inline')
+                return self.memo[key]
+        if self.depth >= self.MAX_DEPTH:
+            raise fold.Unknown('depth')
+        self.depth += 1
+        try:
+            v = self._run(f, args)
+        except fold.Unknown:
+            v = None
+        finally:
+            self.depth -= 1
+        if key is not None and len(self.memo) < 4096:
+            self.memo[key] = v
+        if v is None:
+            raise fold.Unknown('inline')
+        return v
+
+    def _run(self, f, args):
+        an, p = self.an, self.an.p
+        toks = an.toks
+        local = dict(zip(f.params, args))
+        for name in f.params[len(args):]:
+            local.setdefault(name, fold.NULL)
+        k, end = f.body_open + 1, min(f.body_close, len(toks))
+        steps = 0
+        while k < end:
+            steps += 1
+            if steps > 64:
+                raise fold.Unknown('long body')
+            t = toks[k]
+            if t[0] == 'O' and t[1] == b';':
+                k += 1
+                continue
+            if t[0] == 'I' and t[1] == b'return':
+                e = p.expr_end(k + 1)
+                return self._fold(k + 1, e, local)
+            if t[0] == 'I' and t[1] in (b'global', b'static'):
+                k = p.expr_end(k + 1, stop=(b';',)) + 1
+                continue
+            if t[0] == 'V' and k + 1 < end and toks[k + 1][1] in (b'=', b'.='):
+                e = p.expr_end(k + 2)
+                v = self._fold(k + 2, e, local)
+                if toks[k + 1][1] == b'=':
+                    local[t[1]] = v
+                else:
+                    local[t[1]] = fold.to_bytes(local.get(t[1], b'')) + fold.to_bytes(v)
+                k = e
+                continue
+            raise fold.Unknown('statement')
+        raise fold.Unknown('no return')
+
+    def _fold(self, i, j, local):
+        an = self.an
+        f = fold.Folder(an.toks, an.data, an.fbudget, local.get, an.consts, self)
+        v = f.fold(i, j)
+        if v is None:
+            raise fold.Unknown('body')
+        return v
+
+
 _EMBEDDED_CODE = re.compile(rb'<\?php|\$_(?:GET|POST|REQUEST|COOKIE|SERVER)\b|\b(?:eval|assert|system|exec|'
                             rb'passthru|shell_exec|base64_decode|gzinflate|move_uploaded_file)\s*\(')
 _CODE_HINT = re.compile(rb'[;(){}$]|<\?|\b(?:eval|system|exec|function|echo|return|if)\b', re.I)

@@ -58,6 +58,7 @@ def run(an):
     _exfiltration(an, out)
     _writes(an, out)
     _fetch_and_write(an, out)
+    _request_to_media(an, out)
     _tracks(an, out)
     _key_gate(an, out)
     _odd_includes(an, out)
@@ -120,8 +121,8 @@ def _fetch_and_write(an, out):
             v, _f = an.fold((ps, pe), c.scope)
             php = isinstance(v, bytes) and v.lower().endswith((b'.php', b'.phtml', b'.php5')) or \
                 last[0] == 'S' and last[1].lower().endswith((b'.php', b'.phtml'))
-        out.append(('php.dropper.fetched_php' if php else 'php.dropper.remote_write', c.pos,
-                    'writes what it fetched from a URL into %s' % ('a .php file' if php else 'a file')))
+        if php:                        # other files: the byte rules' php.dropper.remote_write
+            out.append(('php.dropper.fetched_php', c.pos, 'writes what it fetched from a URL into a .php file'))
 
 
 def _key_gate(an, out):
@@ -249,6 +250,41 @@ def _writes(an, out):
                             'writes %sPHP code to %s' % ('decoded ' if decoded else '',
                                                           _show(path) if isinstance(path, bytes) else 'a file')))
                 an.payloads.append((c.pos, data, True))
+
+
+_MEDIA_NAME = re.compile(rb'(?i)\.(?:jpe?g|png|gif|ico|bmp|svg|webp|css|js|woff2?|ttf|mp[34])$')
+
+
+def _request_to_media(an, out):
+    """Request data appended to a file named like an image or a stylesheet: a stealer's
+    drop box hidden among static files (skimmers log cards into cartcheckout.jpg)."""
+    toks = an.toks
+    handles = {}
+    for a in an.p.assigns:
+        if isinstance(a.target, bytes) and a.rhs[1] - a.rhs[0] >= 3 and toks[a.rhs[0]][1] == b'fopen':
+            handles[(a.scope, a.target)] = a
+    for c in an.p.calls:
+        if c.kind != 'name' or c.name not in WRITES or len(c.args) < 2:
+            continue
+        path_rng = None
+        if c.name == b'file_put_contents':
+            path_rng = c.args[0]
+        else:
+            s, e = c.args[0]
+            if e - s == 1 and toks[s][0] == 'V' and (c.scope, toks[s][1]) in handles:
+                a = handles[(c.scope, toks[s][1])]
+                args = an.p.split_args(a.rhs[0] + 1)
+                path_rng = args[0] if args else None
+        if path_rng is None:
+            continue
+        path, _f = an.fold(path_rng, c.scope)
+        if not isinstance(path, bytes) or not _MEDIA_NAME.search(path.strip()):
+            continue
+        s, e = c.args[1]
+        if an.tainted_range(s, e, c.scope) >= 0:
+            out.append(('php.steal.hidden_log', c.pos,
+                        'writes request data into %s, a file named like a static asset' % _show(path)))
+            return
 
 
 def _tracks(an, out):

@@ -612,6 +612,13 @@ class Folder(object):
                 self.computed = True
                 v = _index(v, idx)
                 continue
+            if t[1] == b'(' and isinstance(v, bytes) and 0 < len(v) <= 64:
+                # $f = 'base'.'64_decode'; $f('...'): a call through a name the code built
+                name = v.strip().lstrip(b'\\').decode('latin-1')
+                args = self.args()
+                self.computed = True
+                v = self.call(name, args)
+                continue
             return v
 
     def args(self):
@@ -778,6 +785,8 @@ class Folder(object):
             return f(args, self.budget)
         body = self.functions.get(lname)
         if body is not None:
+            if callable(body):                  # a function of the file, inlined
+                return body(args)
             return body
         raise Unknown('call')
 
