@@ -88,6 +88,15 @@ def _groups(target):
         return {target.gid}
 
 
+OWN_DIR_NAME = 'newfilewatch'     # a dir with this component in its path is the service's own
+
+
+def own_dir(path):
+    """Pure: is `path` the service's own dir (/var/log/newfilewatch, /var/lib/newfilewatch/spool),
+    which root may give to the service user, rather than a shared one such as /var/log?"""
+    return OWN_DIR_NAME in path.split('/')
+
+
 def prepare_dirs(dirs, target, mode=0o750):
     """Create the missing run/log/state dirs and give them to `target`; check the existing ones.
 
@@ -99,6 +108,8 @@ def prepare_dirs(dirs, target, mode=0o750):
     Raises PrivilegeError when a dir is not what it must be: a symlink that root did not make,
     not a dir, owned by someone other than root or `target`, or not writable by `target`
     (an admin's root-owned dir is never taken over silently: the reason goes to the console).
+    Only the service's own dirs (own_dir) that root left behind (an old root run made them) are
+    fchown'd to `target` on the fd the walk opened.
     Returns the directories created.
     """
     created = []
@@ -131,6 +142,10 @@ def prepare_dirs(dirs, target, mode=0o750):
             raise PrivilegeError('cannot create service dir %s: %s' % (path, exc.strerror or exc))
         try:
             st = os.fstat(fd)
+            if target is not None and st.st_uid == 0 and own_dir(path) and \
+                    not writable_by(st, target.uid, gids):
+                os.fchown(fd, target.uid, target.gid)       # left by a root run: the user's
+                st = os.fstat(fd)
         finally:
             os.close(fd)
         if made:

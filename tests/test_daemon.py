@@ -381,7 +381,8 @@ def test_start_refuses_a_planted_spool_link_and_gives_root_left_logs_to_the_user
         layout = Layout(base, www, user.name)
         layout.write_config()
         from newfilewatch import privileges
-        privileges.prepare_dirs([layout.state_dir, layout.log_dir], user)
+        privileges.prepare_dirs([layout.state_dir], user)
+        os.makedirs(layout.log_dir, 0o755)                # root's, as an old root run left it
         spool = os.path.join(layout.state_dir, 'spool')
         os.symlink(victim, spool)
         os.chown(spool, user.uid, user.gid, follow_symlinks=False)
@@ -396,6 +397,8 @@ def test_start_refuses_a_planted_spool_link_and_gives_root_left_logs_to_the_user
         assert done.returncode == 0, done.stderr
         pid = layout.pid()
         try:
+            assert os.stat(layout.log_dir).st_uid == user.uid        # .../log/newfilewatch
+            assert os.stat(os.path.dirname(layout.log_dir)).st_uid == 0   # .../log: not ours
             assert os.stat(layout.new_files_log).st_uid == user.uid
             with open(os.path.join(www, 'new.php'), 'wb') as fh:
                 fh.write(b'<?php echo 1;\n')

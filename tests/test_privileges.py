@@ -118,6 +118,12 @@ def test_files_root_left_behind_are_given_to_the_service_user_links_are_refused(
         assert os.stat(str(victim)).st_uid == 0
 
 
+def test_own_dir():
+    assert privileges.own_dir('/var/log/newfilewatch')
+    assert privileges.own_dir('/var/lib/newfilewatch/spool')
+    assert not privileges.own_dir('/var/log') and not privileges.own_dir('/srv/newfilewatch.d')
+
+
 def test_writable_by():
     class St(object):
         def __init__(self, uid, gid, mode):

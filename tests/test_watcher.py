@@ -552,3 +552,25 @@ def test_a_sweep_of_thousands_of_new_roots_runs_in_slices_between_events(tmp_pat
         assert len(w.roots) == 3001 and max(slices) <= SWEEP_STEPS and len(slices) > 5
     finally:
         w.close()
+
+
+def test_a_glob_root_repointed_out_of_its_dir_while_watched_is_dropped(tmp_path, caplog):
+    """The customer's public_html pointed inside their home at start, then at /usr."""
+    import logging
+    caplog.set_level(logging.WARNING)
+    home = tmp_path / 'home'
+    (home / 'alice' / 'site').mkdir(parents=True)
+    link = str(home / 'alice' / 'public_html')
+    os.symlink(str(home / 'alice' / 'site'), link)
+    got = []
+    w = Watcher([str(home / '*' / 'public_html')], RULES, got.append, sweep_interval=3600)
+    try:
+        w.start()
+        assert w.roots == [link] and sorted(w.paths.values()) == [link]
+        _repoint(link, '/usr')
+        w.sweep(time.time())
+        assert w.roots == [] and len(w.paths) == 0
+        assert any('refused' in r.getMessage() and '/usr' in r.getMessage()
+                   for r in caplog.records)
+    finally:
+        w.close()
