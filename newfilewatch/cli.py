@@ -51,7 +51,9 @@ def build_parser():
 
     for name, func, text in (('stop', 'cmd_stop', 'stop the daemon (SIGTERM, then SIGKILL)'),
                              ('status', 'cmd_status', 'LSB status: 0 running, 1 dead, 3 stopped'),
-                             ('reload', 'cmd_reload', 'check the config, then SIGHUP the daemon')):
+                             ('reload', 'cmd_reload', 'check the config, then SIGHUP the daemon'),
+                             ('reopen-logs', 'cmd_reopen_logs',
+                              'SIGUSR1: reopen the log files after rotation (0 if not running)')):
         p = sub.add_parser(name, help=text)
         _config_option(p)
         p.set_defaults(func=globals()[func])
@@ -171,11 +173,19 @@ def cmd_run(options):
         from newfilewatch import daemon
         return daemon.start(cfg, options)
     from newfilewatch import throttle
-    from newfilewatch.daemon import install_signal_handlers
+    from newfilewatch.daemon import drop_foreground, install_signal_handlers
+    from newfilewatch.privileges import PrivilegeError
     from newfilewatch.service import Service, ServiceError
-    for note in throttle.apply_config(cfg.daemon):
+    for note in throttle.apply_config(cfg.daemon):      # as root still: a negative nice works
         sys.stderr.write('newfilewatch: %s\n' % note)
-    service = Service(cfg, events=options.events, foreground=True)
+    try:
+        # as root: fanotify marks first (they need root), then to the service user, as the daemon
+        marks, notes = drop_foreground(cfg)
+    except (PrivilegeError, OSError) as exc:
+        sys.stderr.write('newfilewatch: cannot start: %s\n' % (getattr(exc, 'strerror', None)
+                                                               or exc))
+        return 1
+    service = Service(cfg, events=options.events, foreground=True, marks=marks, notes=notes)
     install_signal_handlers(service)
     signal.signal(signal.SIGINT, lambda _signum, _frame: service.request('stop'))   # Ctrl-C
     try:
@@ -215,6 +225,12 @@ def cmd_reload(options):
         _say_problems(exc)
         return 6
     return daemon.reload(cfg, options.config)
+
+
+def cmd_reopen_logs(options):
+    """For logrotate's postrotate: never fails because the daemon is stopped."""
+    from newfilewatch import daemon
+    return daemon.reopen_logs(load_config(options, lenient=True))
 
 
 def cmd_check_config(options):
