@@ -127,6 +127,8 @@ class Analysis(object):
         self.assigned_in = collections.defaultdict(set)
         self.computed_vars = set()
         self.decoded_vars = set()
+        self._assigns_of = collections.defaultdict(list)
+        self._active = set()
         self.only_sources = False   # True in a restricted() copy: only its predicate is a source
         self.call_source = None     # and calls this predicate accepts (index of the name token)
         self.pass_through = PASS_THROUGH
@@ -141,13 +143,12 @@ class Analysis(object):
         self.findings.append(Finding(rule, pos, text))
 
     def folder(self, scope):
-        env = self.env
+        value, assigns = self.value, self._assigns_of
 
         def lookup(name):
-            v = env.get((scope, name))
-            if v is None and scope:
-                v = env.get((0, name)) if (scope, name) not in env else None
-            return v
+            if scope and (scope, name) not in assigns:
+                return value((0, name))
+            return value((scope, name))
         return fold.Folder(self.toks, self.data, self.fbudget, lookup, self.consts, self.literal_funcs,
                            self.computed_vars, self.decoded_vars)
 
@@ -187,24 +188,32 @@ class Analysis(object):
                     self.consts[toks[i + 1][1]] = v
 
     def _environment(self):
-        """Values of variables assigned constants.  Two ordered passes: the second sees
-        what the first learned, so a use above its assignment (goto-reordered) resolves."""
-        env = self.env
-        assigns = self.p.assigns
-        for a in assigns:
+        """Index the assignments; values are folded lazily, on the first question about a
+        variable (most files never ask about most variables).  Every assignment of the
+        variable counts, wherever it stands, so a use above its assignment (goto-reordered
+        code) resolves."""
+        for a in self.p.assigns:
             if isinstance(a.target, bytes):
                 self.assigned_in[a.scope].add(a.target)
+                self._assigns_of[(a.scope, a.target)].append(a)
         for f in self.p.functions:
             self.assigned_in[f.id].update(f.params)
             self.assigned_in[f.id].update(f.uses)
-        for _ in range(2):
-            for a in assigns:
-                if self.fbudget.used > self.fbudget.steps:
-                    return
-                if not isinstance(a.target, bytes) or a.op == b'as':
-                    continue
-                key = (a.scope, a.target)
-                if a.key == ('list',):
+
+    def value(self, key):
+        """The folded value of variable `key` = (scope, name) after all its assignments in
+        file order, or None; memoised, cycles give None."""
+        memo = self.env
+        if key in memo:
+            return memo[key]
+        if key in self._active or self.fbudget.used > self.fbudget.steps:
+            return None
+        self._active.add(key)
+        cur = None
+        try:
+            for a in self._assigns_of.get(key, ()):
+                if a.op == b'as' or a.key == ('list',):
+                    cur = None
                     continue
                 v, f = self.fold(a.rhs, a.scope)
                 if f is not None and v is not None:
@@ -213,9 +222,7 @@ class Analysis(object):
                     if f.used_decoder or f.used_bitwise:
                         self.decoded_vars.add(a.target)
                 if a.key is not None:
-                    base = env.get(key)
-                    if not isinstance(base, dict):
-                        base = {} if base is None else None
+                    base = cur if isinstance(cur, dict) else ({} if cur is None else None)
                     if base is None or v is None:
                         continue
                     base = dict(base)
@@ -228,24 +235,20 @@ class Analysis(object):
                         if isinstance(kv, bytes) and re.match(rb'^(0|[1-9]\d{0,17})$', kv):
                             kv = int(kv)
                         base[kv if isinstance(kv, (int, bytes)) else fold.to_bytes(kv)] = v
-                    if len(base) <= 100000:
-                        env[key] = base
-                    continue
-                if v is None:
-                    if a.op == b'=':
-                        env.pop(key, None)
-                    continue
-                if a.op == b'=':
-                    env[key] = v
-                elif a.op == b'.=':
-                    cur = env.get(key)
-                    if cur is not None:
-                        try:
-                            env[key] = fold.to_bytes(cur) + fold.to_bytes(v)
-                        except fold.Unknown:
-                            env.pop(key, None)
+                    cur = base if len(base) <= 100000 else None
+                elif a.op == b'=':
+                    cur = v
+                elif a.op == b'.=' and cur is not None and v is not None:
+                    try:
+                        cur = fold.to_bytes(cur) + fold.to_bytes(v)
+                    except fold.Unknown:
+                        cur = None
                 else:
-                    env.pop(key, None)
+                    cur = None
+        finally:
+            self._active.discard(key)
+        memo[key] = cur
+        return cur
 
     # --- taint ---------------------------------------------------------------------------
     def source_at(self, k, scope):

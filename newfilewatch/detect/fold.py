@@ -435,8 +435,8 @@ class Folder(object):
         self.used_decoder = False
         self.used_bitwise = False
         self.computed = False          # anything beyond one plain literal went into the value
-        self.computed_vars = computed_vars or ()
-        self.decoded_vars = decoded_vars or ()
+        self.computed_vars = computed_vars if computed_vars is not None else ()
+        self.decoded_vars = decoded_vars if decoded_vars is not None else ()
 
     # entry points -------------------------------------------------------------------------
     def fold(self, i, j):
