@@ -13,7 +13,7 @@ DISTDIR  ?= dist
 TARBALL  := $(DISTDIR)/$(NAME)-$(VERSION).tar.gz
 RPMBUILD_OPTS ?=
 
-.PHONY: all sdist rpm clean
+.PHONY: all sdist rpm clean man
 
 all: rpm
 
@@ -21,6 +21,13 @@ all: rpm
 # Installs what it needs first: apt packages (as root) and one venv per Python.
 check:
 	bash tests/run.sh
+
+# Regenerate man/newfilewatch.8 and man/newfilewatch.conf.5 from the parser and the configspec
+# (after adding a command or a key, or a merge that did).  Needs the runtime libraries: a test
+# venv's python by default.
+MANPYTHON ?= $(firstword $(wildcard .venv-*/bin/python) $(PYTHON))
+man:
+	$(MANPYTHON) tools/manpages.py
 
 # Tracked files only (as in a clean checkout), under NAME-VERSION/.
 sdist:
