@@ -108,6 +108,10 @@ def pytest_pyfunc_call(pyfuncitem):
     return True
 
 
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: builds venvs or a Debian root (minutes)')
+
+
 collect_ignore = []
 if PURE:
     sys.meta_path.insert(0, _Blocked())
