@@ -101,6 +101,15 @@ def test_noarch_and_requires(sysv):
     assert not [r for r in requires if r.startswith('python3-') or r.startswith('/root')]
 
 
+def test_el7_build_without_the_python_daemon_requires():
+    top, rpm = build('--without pydaemon_rpm')
+    try:
+        requires = _out(['rpm', '-qp', '--requires', rpm])
+        assert 'dist(python-daemon)' not in requires and 'dist(configobj)' in requires
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
 def test_spec_build_requires_are_honest():
     """%check needs pytest and nothing else besides the build's own tools."""
     spec = open(os.path.join(ROOT, 'rpm', 'newfilewatch.spec')).read()
