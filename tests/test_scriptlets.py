@@ -178,6 +178,12 @@ def debroot(rpms):
         sitelib = os.path.dirname([p for p in listed if p.endswith('/site-packages/newfilewatch')][0])
         root.write('/usr/lib/python3/dist-packages/el-site-packages.pth', sitelib + '\n')
         root.write('/sbin/service', STUB_SERVICE, 0o755)
+        # System uids below the host's usual ones: the host's throw-away test users (999
+        # downwards) must not share a uid with the root's fsniper, whose daemon runs on the
+        # host's kernel (a test killing its user's processes would kill it).
+        root.run("sed -i -e 's/^#\\?SYS_UID_MAX.*/SYS_UID_MAX 899/' "
+                 "-e 's/^#\\?SYS_GID_MAX.*/SYS_GID_MAX 899/' /etc/login.defs && "
+                 "grep -q '^SYS_UID_MAX 899' /etc/login.defs")
         root.run('mkdir -p /srv/www /tmp/rpms && rpm --initdb')
         for rpm in rpms:
             shutil.copy(rpm, root.path('/tmp/rpms/'))
@@ -190,6 +196,11 @@ def debroot(rpms):
 def _passwd_entries(root, name):
     return [line.split(':') for line in (root.read('/etc/passwd') or '').splitlines()
             if line.split(':')[0] == name]
+
+
+def _daemon_log(root):
+    return 'daemon log:\n%s\nservice calls:\n%s' % (
+        root.read('/var/log/newfilewatch/newfilewatch.log'), root.read('/var/log/stub-service.log'))
 
 
 def _daemon_pid(root):
@@ -207,7 +218,7 @@ def test_install_without_chkconfig_creates_the_user_and_raises_the_sysctl(debroo
     assert len(users) == 1
     name, _, uid, gid, gecos, home, shell = users[0]
     assert (home, shell) == ('/var/lib/newfilewatch', '/sbin/nologin')   # the useradd arguments
-    assert int(uid) < 1000                                                # -r: a system account
+    assert int(uid) <= 899                              # -r: a system account (login.defs above)
     assert [g for g in root.read('/etc/group').splitlines() if g.startswith('fsniper:')]
     assert root.sysctl() == '524288'                                       # raised now
     persistent = root.read('/etc/sysctl.d/90-newfilewatch.conf') or root.read('/etc/sysctl.conf')
@@ -253,7 +264,8 @@ def test_upgrade_keeps_the_edited_config_and_restarts_the_daemon(debroot, rpms):
     wait_until(lambda: _daemon_pid(root) not in (None, before), timeout=30,
                what='a new daemon after the upgrade')
     after = _daemon_pid(root)
-    assert alive(after) and not alive(before)                         # restarted
+    assert not alive(before)
+    assert alive(after), _daemon_log(root)                            # restarted
     assert root.sysctl() == '1048576'                                  # never lowered
     assert len(_passwd_entries(root, 'fsniper')) == 1
     assert root.read('/var/log/stub-chkconfig.log').splitlines()[-1] == '--add newfilewatch'
@@ -262,7 +274,7 @@ def test_upgrade_keeps_the_edited_config_and_restarts_the_daemon(debroot, rpms):
 def test_erase_stops_the_daemon_and_deregisters(debroot):
     root = debroot
     pid = _daemon_pid(root)
-    assert pid and alive(pid)
+    assert pid and alive(pid), _daemon_log(root)
     root.run('rpm -e --nodeps newfilewatch')
     wait_until(lambda: not alive(pid), timeout=30, what='the daemon to stop on erase')
     assert 'newfilewatch stop' in root.read('/var/log/stub-service.log')
