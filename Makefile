@@ -7,7 +7,9 @@
 
 NAME     := newfilewatch
 VERSION  := $(shell sed -n "s/^__version__ = '\(.*\)'/\1/p" newfilewatch/__init__.py)
-PYTHON   ?= python3
+# The system python3 (what the RPM's /usr/bin/python3 shebang runs; its setuptools and pytest
+# come from python3-setuptools and python3-pytest), else whichever python3 is on PATH.
+PYTHON   ?= $(if $(wildcard /usr/bin/python3),/usr/bin/python3,python3)
 TOPDIR   ?= $(CURDIR)/rpmbuild
 DISTDIR  ?= dist
 TARBALL  := $(DISTDIR)/$(NAME)-$(VERSION).tar.gz
