@@ -99,6 +99,10 @@ def test_noarch_and_requires(sysv):
     for name in ('shadow-utils', 'chkconfig', 'logrotate', '/usr/bin/python3'):
         assert name in requires, name
     assert not [r for r in requires if r.startswith('python3-') or r.startswith('/root')]
+    # only ours: no generated ones from setup.py (docutils, setuptools, version ranges)
+    assert sorted(r for r in requires if 'dist(' in r) == sorted(
+        'python%sdist(%s)' % (version, d) for d in ('pyinotify', 'configobj', 'python-daemon',
+                                                     'lockfile'))
 
 
 def test_el7_build_without_the_python_daemon_requires():
@@ -178,6 +182,7 @@ def test_installs_into_a_scratch_root(sysv, tmp_path):
         assert os.path.lexists(root + path), path
     with open(root + '/usr/bin/newfilewatch') as fh:
         assert fh.readline() == '#!/usr/bin/python3\n'
+        assert 'pkg_resources' not in fh.read()
     assert open(root + '/etc/rc.d/init.d/newfilewatch').read() == \
         open(os.path.join(ROOT, 'init.d', 'newfilewatch')).read()
     # the packaged code validates the packaged config
