@@ -23,7 +23,7 @@ NEEDS_SYSTEM = {'test_cli', 'test_mailer', 'test_alerts', 'test_daemon', 'test_i
                 'test_privileges', 'test_rpm', 'test_packaging', 'test_scriptlets'}
 
 # What the pure tests may not use: the runtime libraries and the test-only ones.
-NOT_PURE = {'pyinotify', 'configobj', 'validate', 'daemon', 'lockfile', 'asyncore', 'pyasyncore',
+NOT_PURE = {'pyinotify', 'configobj', 'validate', 'daemon', 'lockfile',
             'hypothesis', 'aiosmtpd', 'public', 'atpublic', 'attr', 'yara'}
 
 

@@ -10,6 +10,7 @@ import tempfile
 
 import pytest
 
+from tests.support.rpmbuild import build
 from tests.support.service import ROOT, needs_root, temp_user
 
 pytestmark = pytest.mark.skipif(not shutil.which('rpmbuild') or os.environ.get(
@@ -40,22 +41,6 @@ RPMLINT_ALLOWED = {
 def _out(argv, **kwargs):
     return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, check=True, timeout=300, **kwargs).stdout
-
-
-def build(options, checkout=ROOT, check=False, python=sys.executable):
-    """`make rpm` in `checkout` into a temp topdir: (topdir, binary rpm path)."""
-    top = tempfile.mkdtemp(prefix='nfw-rpm-')
-    argv = ['make', '-C', checkout, 'rpm', 'TOPDIR=%s' % top, 'DISTDIR=%s' % top,
-            'RPMBUILD_OPTS=%s%s' % ('' if check else '--without check ', options)]
-    if python:
-        argv.append('PYTHON=%s' % python)
-    done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-5000:]
-    rpms = [os.path.join(top, 'RPMS', 'noarch', n)
-            for n in os.listdir(os.path.join(top, 'RPMS', 'noarch'))]
-    assert len(rpms) == 1
-    return top, rpms[0]
 
 
 @pytest.fixture(scope='module')

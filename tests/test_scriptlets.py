@@ -26,9 +26,9 @@ import tempfile
 
 import pytest
 
+from tests.support.rpmbuild import build
 from tests.support.service import IS_ROOT, alive
 from tests.support.wait import wait_until
-from tests.test_rpm import build
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not IS_ROOT, reason='needs root (chroot, mounts)'),
