@@ -174,13 +174,56 @@ def stop(proc, timeout=30):
             proc.wait()
 
 
-def nfw_config(path, watch, state_dir):
-    """A config that writes nothing outside the scratch dir and mails no one."""
+def nfw_config(path, watch, state_dir, backend='inotify'):
+    """A config that writes nothing outside the scratch dir and mails no one.
+
+    `backend` defaults to inotify: the parts that compare with inotifywait measure watches.
+    """
     with open(path, 'w') as fh:
         fh.write('[watch]\ndirs = %s\nstate_file = %s/state.json\nsettle_delay = 5\n'
+                 'backend = %s\n'
                  '[log]\nnew_files_log = ""\nlog_file = ""\nsyslog = False\nlevel = info\n'
-                 % (watch, state_dir))
+                 % (watch, state_dir, backend))
     return path
+
+
+@contextlib.contextmanager
+def private_tmpfs(parent, inodes, size='8g'):
+    """A tmpfs of our own (root only): a fanotify filesystem mark then sees only this bench,
+    and unmounting frees a million dirs at once."""
+    point = os.path.join(parent, 'tmpfs')
+    os.mkdir(point)
+    subprocess.check_call(['mount', '-t', 'tmpfs', '-o', 'size=%s,nr_inodes=%d' % (size, inodes),
+                           'nfwbench', point])
+    try:
+        yield point
+    finally:
+        subprocess.call(['umount', point])
+        os.rmdir(point)
+
+
+def kernel_memory():
+    """(SUnreclaim bytes from /proc/meminfo, {slab cache: bytes} of the *notify* caches).
+
+    Watches and marks are unreclaimable slab.  SLUB merges small caches of equal size
+    (inotify_inode_mark usually disappears into a kmalloc cache), so the named caches may be
+    missing: the meminfo delta is the figure that always exists.
+    """
+    unreclaim = 0
+    with open('/proc/meminfo') as fh:
+        for line in fh:
+            if line.startswith('SUnreclaim:'):
+                unreclaim = int(line.split()[1]) * 1024
+    caches = {}
+    try:
+        with open('/proc/slabinfo') as fh:
+            for line in fh:
+                fields = line.split()
+                if fields and 'notify' in fields[0]:
+                    caches[fields[0]] = int(fields[1]) * int(fields[3])
+    except (OSError, IndexError, ValueError):
+        pass
+    return unreclaim, caches
 
 
 class Tail(object):

@@ -18,6 +18,15 @@ do not fight over the cores):
            Watcher.read() (parse + process + pipeline offer) vs inotifywait's CPU draining the
            same queue (it was SIGSTOPped while the files were written).
   latency  --trickle-rate webshells/s for --trickle-seconds: write -> `alert` event, p50/p99.
+  fanreader (only with --parts fanreader) the reader part for the fanotify backend: 15,000
+           files written while nothing reads (fanotify's queue is a fixed 16384), then the CPU
+           time of FanWatcher.read() draining it.
+  scale    (only with --parts scale; run it once, it takes minutes) --scale dirs (1,000,000) on a
+           tmpfs of its own: start -> `ready`, RSS at ready and the kernel memory the watcher
+           added (SUnreclaim delta; named *notify* slab caches where SLUB kept them apart), for
+           the fanotify backend, the inotify backend and `inotifywait -m -r`.
+The burst part runs on every backend in --backends (inotify,fanotify); setup, reader and latency
+measure the inotify backend (what inotifywait is compared with).
 Prints: metric, newfilewatch, inotifywait, ratio, target, met?
 """
 import argparse
@@ -148,16 +157,18 @@ def burst_tree(top, ndirs=100):
     return home, dirs
 
 
-def nfw_burst(opts, work, writer):
-    home, dirs = burst_tree(os.path.join(work, 'nfw'))
-    state = os.path.join(work, 'state')
+def nfw_burst(opts, work, writer, backend='inotify'):
+    home, dirs = burst_tree(os.path.join(work, 'nfw-%s' % backend))
+    state = os.path.join(work, 'state-%s' % backend)
     os.mkdir(state)
-    conf = common.nfw_config(os.path.join(state, 'nfw.conf'), home, state)
+    conf = common.nfw_config(os.path.join(state, 'nfw.conf'), home, state, backend)
     events, errpath = os.path.join(state, 'events.jsonl'), os.path.join(state, 'stderr')
     tail = common.Tail(events)
     proc = common.start_nfw(conf, events, errpath)
     try:
-        common.wait_ready(proc, tail)
+        ready = common.wait_ready(proc, tail)
+        if ready.get('backend', 'inotify') != backend:
+            raise RuntimeError('asked for %s, runs %s' % (backend, ready.get('backend')))
         wrote, paths, shells = common.write_burst(dirs, opts.burst, 1000, writer, work)
         t0 = time.monotonic()
         want = set(paths)
@@ -217,32 +228,120 @@ def part_burst(opts, table, work):
     writer = common.c_writer(work)
     log('burst: %s writer' % ('C' if writer else 'Python'))
     queue = common.sysctl_get('max_queued_events')
-    nfw, iw = [], []
-    for r in range(opts.rounds):
-        if common.sysctl_get('max_queued_events') != queue:
-            log('WARNING: max_queued_events changed by another process during the burst part')
-        sub = os.path.join(work, 'burst%d' % r)
-        os.mkdir(sub)
-        nfw.append(nfw_burst(opts, sub, writer))
-        if opts.iw:
-            iw.append(iw_burst(opts, sub, writer))
-        log('burst round %d: newfilewatch %r; inotifywait %r' % (r, nfw[-1], iw[-1] if iw else '-'))
-        common.rm_rf(sub)
+    for backend in opts.backends:
+        nfw, iw = [], []
+        for r in range(opts.rounds):
+            if common.sysctl_get('max_queued_events') != queue:
+                log('WARNING: max_queued_events changed by another process during the burst')
+            sub = os.path.join(work, 'burst-%s-%d' % (backend, r))
+            os.mkdir(sub)
+            nfw.append(nfw_burst(opts, sub, writer, backend))
+            if opts.iw and backend == opts.backends[0]:
+                iw.append(iw_burst(opts, sub, writer))
+            log('burst %s round %d: newfilewatch %r; inotifywait %r' % (
+                backend, r, nfw[-1], iw[-1] if iw else '-'))
+            common.rm_rf(sub)
+        _burst_rows(opts, table, backend, queue, nfw, iw)
+
+
+def _burst_rows(opts, table, backend, queue, nfw, iw):
     n = opts.burst
+    tag = 'burst %s' % backend
     seen = min(x['seen'] for x in nfw)
     seen_iw = min(x['seen'] for x in iw) if iw else None
-    table.add('burst: %dk files (queue %d), fewest seen' % (n // 1000, queue), seen, seen_iw,
+    table.add('%s: %dk files (queue %d), fewest seen' % (tag, n // 1000, queue), seen, seen_iw,
               seen / float(seen_iw) if seen_iw else None, '%d (0 lost)' % n, seen == n)
     shells = nfw[0]['shells']
     alerted = min(x['alerted'] for x in nfw)
-    table.add('burst: shells alerted, fewest', alerted, None, None, '%d' % shells,
+    table.add('%s: shells alerted, fewest' % tag, alerted, None, None, '%d' % shells,
               alerted == shells)
-    table.add('burst: queue overflows (median)', median([x['overflows'] for x in nfw]),
+    table.add('%s: queue overflows (median)' % tag, median([x['overflows'] for x in nfw]),
               median([x['overflows'] for x in iw]) if iw else None, fmt='%.0f')
-    table.add('burst: writer time (s)', median([x['wrote'] for x in nfw]),
+    table.add('%s: writer time (s)' % tag, median([x['wrote'] for x in nfw]),
               median([x['wrote'] for x in iw]) if iw else None, fmt='%.2f')
-    table.add('burst: writer end -> all seen (s)', median([x['took'] for x in nfw]),
+    table.add('%s: writer end -> all seen (s)' % tag, median([x['took'] for x in nfw]),
               None, fmt='%.2f')
+
+
+# -- scale: a million dirs ------------------------------------------------------------------------
+def _settled_kernel_memory(before, timeout=10.0):
+    """Kernel memory once frees after a stop have gone through (marks go via RCU/a worker)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        now = common.kernel_memory()
+        if now[0] - before[0] < 16 << 20 or time.monotonic() >= deadline:
+            return now
+        time.sleep(0.2)
+
+
+def scale_one(label, start, wait, pid_of):
+    """Start one watcher on the tree: seconds to ready, RSS, kernel memory added (bytes)."""
+    before = common.kernel_memory()
+    t0 = time.monotonic()
+    proc = start()
+    try:
+        ready = wait(proc)
+        took = time.monotonic() - t0
+        rss = common.rss_bytes(pid_of(proc))
+        after = common.kernel_memory()
+    finally:
+        common.stop(proc)
+    _settled_kernel_memory(before)
+    caches = dict((name, after[1].get(name, 0) - before[1].get(name, 0))
+                  for name in set(after[1]) | set(before[1]))
+    res = dict(took=took, rss=rss, kmem=after[0] - before[0],
+               caches=dict((k, v) for k, v in caches.items() if v),
+               ready=ready)
+    log('scale %s: %r' % (label, res))
+    return res
+
+
+def part_scale(opts, table, work):
+    """--scale dirs on a tmpfs of our own; fanotify vs inotify vs inotifywait, run ONCE."""
+    n = opts.scale
+    with common.private_tmpfs(work, inodes=n * 2 + 100000) as top:
+        t0 = time.monotonic()
+        home, _dirs = common.make_tree(top, n)
+        del _dirs
+        log('scale: built %d dirs in %.1fs' % (n, time.monotonic() - t0))
+        results = {}
+        for backend in ('fanotify', 'inotify'):
+            state = os.path.join(work, 'state-%s' % backend)
+            os.mkdir(state)
+            conf = common.nfw_config(os.path.join(state, 'nfw.conf'), home, state, backend)
+            events = os.path.join(state, 'events.jsonl')
+            tail = common.Tail(events)
+            results[backend] = scale_one(
+                backend, lambda: common.start_nfw(conf, events, os.path.join(state, 'stderr')),
+                lambda proc: common.wait_ready(proc, tail, timeout=900), lambda proc: proc.pid)
+            if results[backend]['ready'].get('backend', 'inotify') != backend:
+                raise RuntimeError('asked for %s, ran %s' % (backend, results[backend]['ready']))
+        if opts.iw:
+            results['inotifywait'] = scale_one(
+                'inotifywait', lambda: common.start_inotifywait(home),
+                lambda proc: common.wait_established(proc, timeout=900) or None,
+                lambda proc: proc.pid)
+    fan, ino, iw = results['fanotify'], results['inotify'], results.get('inotifywait')
+    k = n // 1000
+    table.add('scale %dk dirs: fanotify start -> ready (s)' % k, fan['took'],
+              iw['took'] if iw else None, fan['took'] / iw['took'] if iw else None, '< 1 s',
+              fan['took'] < 1.0)
+    table.add('scale %dk dirs: inotify start -> ready (s)' % k, ino['took'],
+              iw['took'] if iw else None, ino['took'] / iw['took'] if iw else None)
+    table.add('scale %dk dirs: fanotify RSS (MiB)' % k, fan['rss'] / 1048576.0,
+              iw['rss'] / 1048576.0 if iw else None, fmt='%.1f')
+    table.add('scale %dk dirs: inotify RSS (MiB)' % k, ino['rss'] / 1048576.0,
+              iw['rss'] / 1048576.0 if iw else None, fmt='%.1f')
+    table.add('scale %dk dirs: fanotify kernel memory (MiB)' % k, fan['kmem'] / 1048576.0,
+              iw['kmem'] / 1048576.0 if iw else None, None, '~0', fan['kmem'] < 16 << 20,
+              fmt='%.1f')
+    table.add('scale %dk dirs: inotify kernel memory (MiB)' % k, ino['kmem'] / 1048576.0,
+              iw['kmem'] / 1048576.0 if iw else None, fmt='%.1f')
+    table.add('scale %dk dirs: inotify kernel B per dir' % k, ino['kmem'] / float(n),
+              iw['kmem'] / float(n) if iw else None, fmt='%.0f')
+    for name, res in sorted(results.items()):
+        if res['caches']:
+            log('scale %s: named slab caches grown: %r' % (name, res['caches']))
 
 
 # -- reader capacity ------------------------------------------------------------------------------
@@ -329,6 +428,54 @@ def part_reader(opts, table, work):
               fmt='%.2f')
 
 
+def fanreader_round(opts, work):
+    """FanWatcher.read() (parse + process + pipeline offer) over a queue filled while unread."""
+    from newfilewatch import config as configmod
+    from newfilewatch import fanwatch
+    from newfilewatch.pipeline import Pipeline
+    from newfilewatch.rules import PathRules
+    n = 15000                      # below fanotify's fixed 16384-event queue: nothing overflows
+    with common.private_tmpfs(work, inodes=n + 1000, size='256m') as top:
+        root = os.path.join(top, 'www')
+        os.mkdir(root)
+        rules = PathRules.from_config(configmod.load(None))
+        pipeline = Pipeline(None, rules, None)
+        marks = fanwatch.prepare([root], 'fanotify')
+        if marks.group is None or not marks.mounts:
+            raise RuntimeError('fanotify refused: %s %r' % (marks.failure, marks.refused))
+        watcher = fanwatch.FanWatcher(marks, [root], rules, pipeline.offer, settle_delay=3600)
+        try:
+            watcher.start()
+            write_files(root, n)
+            cpu0 = time.process_time()
+            events = 0
+            while True:
+                got = watcher.read()
+                if not got:
+                    break
+                events += got
+            cpu = time.process_time() - cpu0
+            if watcher.overflows or len(pipeline) != n:
+                raise RuntimeError('fanreader: overflow or lost events (%d of %d)' % (
+                    len(pipeline), n))
+        finally:
+            watcher.close()
+    return dict(events=events, files=n, cpu=cpu)
+
+
+def part_fanreader(opts, table, work):
+    rounds = []
+    for r in range(opts.rounds):
+        sub = os.path.join(work, 'fanreader%d' % r)
+        os.mkdir(sub)
+        rounds.append(fanreader_round(opts, sub))
+        log('fanreader round %d: %r' % (r, rounds[-1]))
+    table.add('fanreader: kernel events/s per CPU s', median(
+        [x['events'] / x['cpu'] for x in rounds]), fmt='%.0f')
+    table.add('fanreader: files/s per CPU s', median(
+        [x['files'] / x['cpu'] for x in rounds]), fmt='%.0f')
+
+
 # -- latency --------------------------------------------------------------------------------------
 def parse_iso(text):
     """'2024-01-02T03:04:05.678+01:00' -> epoch seconds (3.6 has no fromisoformat)."""
@@ -384,13 +531,14 @@ def part_detection(opts, table, work):
 
 
 PARTS = ('setup', 'burst', 'reader', 'latency')
+EXTRA_PARTS = ('scale', 'fanreader')   # only when asked for (root: they mount a tmpfs)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--parts', default=','.join(PARTS),
-                   help='comma list of %s (and detection: runs bench/detection.py if present)'
-                   % ', '.join(PARTS))
+                   help='comma list of %s (default), %s (asked for only; and detection: '
+                   'runs bench/detection.py if present)' % (', '.join(PARTS), ', '.join(EXTRA_PARTS)))
     p.add_argument('--rounds', type=int, default=3)
     p.add_argument('--sizes', type=lambda s: [int(x) for x in s.split(',')],
                    default=[10000, 100000], help='dir counts for setup (default 10000,100000)')
@@ -399,11 +547,15 @@ def main(argv=None):
     p.add_argument('--reader', type=int, default=100000, help='files (2 events each)')
     p.add_argument('--trickle-rate', type=float, default=100.0)
     p.add_argument('--trickle-seconds', type=float, default=5.0)
+    p.add_argument('--scale', type=int, default=1000000, help='dirs for the scale part')
+    p.add_argument('--backends', type=lambda s: [x.strip() for x in s.split(',') if x.strip()],
+                   default=['inotify', 'fanotify'], help='backends of the burst part')
     p.add_argument('--no-inotifywait', dest='iw', action='store_false')
     p.add_argument('--quick', action='store_true', help='small sizes: a smoke run')
     opts = p.parse_args(argv)
     if opts.quick:
         opts.sizes, opts.burst, opts.reader, opts.rounds = [2000], 5000, 5000, 1
+        opts.scale = 20000
         opts.trickle_seconds = 1.0
     if opts.iw and not common.have_inotifywait():
         log('inotifywait not found (apt-get install -y inotify-tools): newfilewatch only')
@@ -412,6 +564,8 @@ def main(argv=None):
     table = Table()
     t0 = time.monotonic()
     need = max(opts.sizes) * 2 + 20000 if 'setup' in parts else 0
+    if 'scale' in parts:
+        need = max(need, opts.scale + 20000)
     with common.scratch() as work, common.sysctl('max_user_watches', need):
         for part in parts:
             log('part %s' % part)

@@ -5,7 +5,9 @@ umask, chdir, setgid/setuid, double fork + setsid, signal handlers, close every 
 files_preserve, stdio to /dev/null, and only then the pidfile.  Hence:
 - the pidfile's directory must already be writable by the service user (made here as root);
 - the Service (log handlers, inotify fd) is built after open(), in the daemon itself;
-- the only fd carried through is a pipe on which the daemon tells the waiting `start` command
+- fanotify marks need root: they are made before open(), and their fds (the group, one dir
+  per marked mount) are carried through in files_preserve (fanwatch.prepare);
+- the only other fd carried through is a pipe on which the daemon tells the waiting `start` command
   "ready N PID" once its watches are in place, or the reason it could not start.  So `start`
   returns when the daemon really works, and an init script's [  OK  ] means something.
 
@@ -21,6 +23,7 @@ import time
 
 from newfilewatch import config as config_mod
 from newfilewatch import privileges
+from newfilewatch import throttle
 
 PROG = 'newfilewatch'
 UMASK = 0o027
@@ -161,11 +164,11 @@ def _tell(fd, message):
         pass
 
 
-def _make_context(cfg, target, ready_fd, requests):
+def _make_context(cfg, target, ready_fd, requests, keep=()):
     import daemon                      # python-daemon; imported here so `status` needs none of it
     import daemon.pidfile
     kwargs = dict(working_directory='/', umask=UMASK, detach_process=True,
-                  files_preserve=[ready_fd], signal_map=signal_map(requests),
+                  files_preserve=[ready_fd] + list(keep), signal_map=signal_map(requests),
                   pidfile=daemon.pidfile.TimeoutPIDLockFile(cfg.daemon.pidfile, acquire_timeout=0))
     if target is not None:
         kwargs.update(uid=target.uid, gid=target.gid)   # groups were already set by begin_drop
@@ -175,12 +178,16 @@ def _make_context(cfg, target, ready_fd, requests):
 def _daemon_main(cfg, options, target, ready_fd):
     """Runs in a child of `start`; returns the exit code of the daemon (or of a failed start)."""
     from newfilewatch.service import Service, ServiceError
+    from newfilewatch import fanwatch
     requests = _Requests()
-    notes = []
+    notes = throttle.apply_config(cfg.daemon)       # as root still: a negative nice is allowed
     try:
+        # fanotify marks need root (CAP_SYS_ADMIN): made now, their fds kept over the drop
+        marks = fanwatch.prepare(cfg.watch.dirs, cfg.watch.backend)
         if target is not None:
             notes += privileges.begin_drop(target)
-        context = _make_context(cfg, target, ready_fd, requests)
+        context = _make_context(cfg, target, ready_fd, requests,
+                                keep=marks.fds() if marks is not None else ())
         context.open()
     except Exception as exc:
         _tell(ready_fd, 'cannot become a daemon: %s' % _reason(exc, cfg))
@@ -190,7 +197,7 @@ def _daemon_main(cfg, options, target, ready_fd):
         notes += privileges.finish_drop()
     service = None
     try:
-        service = Service(cfg, getattr(options, 'events', None))
+        service = Service(cfg, getattr(options, 'events', None), marks=marks)
         count = service.open()
     except ServiceError as exc:
         _tell(ready_fd, str(exc))

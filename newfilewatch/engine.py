@@ -21,18 +21,26 @@ import itertools
 import logging
 import os
 import re
+import signal
+import threading
+import time
 
 from newfilewatch import decode
 from newfilewatch import escape
 from newfilewatch import model
 from newfilewatch import signatures
 from newfilewatch import yarascan
+from newfilewatch.detect import analysis as token_analysis
+from newfilewatch.detect import behaviour
+from newfilewatch.detect import fold as token_fold
+from newfilewatch.detect import obfuscation
 
 Verdict = collections.namedtuple('Verdict', 'score suspicious hits')
 
 MAX_HITS_PER_RULE = 5
 MAX_HITS = 40
 EXCERPT = 160
+MAX_TOKEN_BYTES = 2 << 20
 
 IMAGE_EXTS = frozenset('jpg jpeg png gif ico bmp webp tif tiff svg avif heic psd'.split())
 TEXT_EXTS = frozenset('txt log csv md rst json xml yml yaml ini conf css map po pot'.split())
@@ -539,8 +547,10 @@ class _Ctx(object):
 class Engine(object):
     """Scores bytes against the rule set; one instance is shared by every scan."""
 
-    def __init__(self, keywords=(), threshold=10, disabled_rules=(), yara_rules=(), logger=None):
+    def __init__(self, keywords=(), threshold=10, disabled_rules=(), yara_rules=(), logger=None,
+                 max_cpu=2.0):
         self.log = logger or logging.getLogger('newfilewatch.engine')
+        self.max_cpu = float(max_cpu) if max_cpu else 0.0
         self.threshold = int(threshold)
         kws = [k.strip().lower() for k in keywords if k and k.strip()]
         self.keywords = tuple(kws)
@@ -558,7 +568,8 @@ class Engine(object):
     def from_config(cls, scan_cfg, logger=None):
         return cls(keywords=scan_cfg.keywords, threshold=scan_cfg.threshold,
                    disabled_rules=scan_cfg.disabled_rules,
-                   yara_rules=getattr(scan_cfg, 'yara_rules', ()), logger=logger)
+                   yara_rules=getattr(scan_cfg, 'yara_rules', ()), logger=logger,
+                   max_cpu=getattr(scan_cfg, 'max_cpu', 2.0))
 
     def rule_names(self):
         return tuple(signatures.RULES) + tuple(signatures.YARA_PREFIX + n for n in self.yara.names)
@@ -571,7 +582,13 @@ class Engine(object):
             if not isinstance(data, (bytes, bytearray)):
                 data = bytes(data)
             data = bytes(data)
-            _Scan(self, data, name, hits).run()
+            try:
+                with _cpu_limit(self.max_cpu):
+                    _Scan(self, data, name, hits).run()
+            except token_analysis.BudgetExceeded as exc:
+                hits.append(model.Hit('analysis.budget', 0, escape.one_line(
+                    'analysis stopped: %s; the file is reported unread past that point' % exc,
+                    EXCERPT), 'high', signatures.RULES['analysis.budget'].weight))
             for rule, weight, excerpt, offset in self.yara.match(data):
                 hits.append(model.Hit(signatures.YARA_PREFIX + rule,
                                       data.count(b'\n', 0, offset) + 1 if offset else 0,
@@ -598,6 +615,39 @@ class Engine(object):
         kept.sort(key=lambda h: (-signatures.SEVERITIES.index(h.severity)
                                  if h.severity in signatures.SEVERITIES else 0, h.line, h.rule))
         return Verdict(score, score >= self.threshold, tuple(kept[:MAX_HITS]))
+
+
+class _cpu_limit(object):
+    """Stop one file's analysis after `seconds` of CPU time.  Cooperative checks sit in the
+    token analysis' loops (work counters); this timer is the backstop for everything else
+    (a regex or loop no counter covers).  SIGPROF counts this process's CPU, and CPython's
+    regex engine checks for signals while it matches, so even a runaway regex stops.  Only
+    the main thread can take signals: elsewhere the work counters alone apply."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.armed = False
+        self.old = None
+
+    def _expired(self, signum, frame):
+        raise token_analysis.BudgetExceeded('over the CPU budget of %gs ([scan] max_cpu)' % self.seconds)
+
+    def __enter__(self):
+        if self.seconds > 0 and hasattr(signal, 'setitimer') and \
+                threading.current_thread() is threading.main_thread():
+            try:
+                self.old = signal.signal(signal.SIGPROF, self._expired)
+                signal.setitimer(signal.ITIMER_PROF, self.seconds)
+                self.armed = True
+            except (ValueError, OSError):
+                self.armed = False
+        return self
+
+    def __exit__(self, *exc):
+        if self.armed:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+            signal.signal(signal.SIGPROF, self.old if self.old is not None else signal.SIG_DFL)
+        return False
 
 
 def _kind(name):
@@ -630,6 +680,8 @@ class _Scan(object):
         self.name = name if isinstance(name, str) else os.fsdecode(name or b'')
         self.hits = hits
         self.budget = decode.Budget()
+        self.fbudget = token_fold.Budget()
+        self.token_bytes = 0
 
     def hit(self, rule, data, pos, origin=None, text=None, weight=None):
         spec = signatures.RULES[rule]
@@ -814,6 +866,8 @@ class _Scan(object):
 
     # --- PHP ----------------------------------------------------------------------------------
     def php(self, data, origin, depth, base=0, deep=False):
+        if depth <= 4:
+            self.tokens(data, origin, depth, base)
         rev = data[::-1].lower()
         if depth == 0 and len(data) <= 16384:
             if _SMALL_GATE_REV.search(rev):
@@ -830,6 +884,28 @@ class _Scan(object):
             if not worth:
                 return
         _Php(self, data, origin, depth, rev).run()
+
+    def tokens(self, data, origin, depth, base=0):
+        """The token-level analysis (detect/): folding, taint, obfuscation; decoded code it
+        finds is analysed again as PHP, its hits pointing at the literal it came from."""
+        if len(data) > MAX_TOKEN_BYTES or self.token_bytes > 4 * MAX_TOKEN_BYTES:
+            return
+        self.token_bytes += len(data)
+        an = token_analysis.Analysis(data, self.fbudget).run()
+        for rule, pos, text in an.findings:
+            self.hit(rule, data, pos + base, origin, text)
+        for rule, pos, text in behaviour.run(an):
+            self.hit(rule, data, pos + base, origin, text)
+        obf = obfuscation.measure(an)
+        for rule, pos, text in obf:
+            self.hit(rule, data, (pos or 0) + base, origin, text)
+        if obf and an.capability:
+            self.hit('php.obfuscation.with_capability', data, (obf[0][1] or 0) + base, origin,
+                     ', '.join(r.rsplit('.', 1)[1] for r, _p, _t in obf))
+        for pos, code, _decoded in an.payloads[:16]:
+            if not code.lstrip()[:2] == b'<?':
+                code = b'<?php ' + code
+            self.php(code, pos + base if origin is None else origin, depth + 1)
 
     def com_objects(self, data):
         """PHP on Windows reaching the shell or the server's configuration through COM:

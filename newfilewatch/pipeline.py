@@ -75,6 +75,8 @@ class Pipeline(object):
         if finding.kind == 'gone':
             self.counts['gone'] += 1
             return
+        if candidate.writer is not None:     # fanotify named the process: it goes along
+            finding = finding._replace(writer=candidate.writer)
         if finding.suspicious and self.rules.is_allowed(path):
             finding = finding._replace(suspicious=False, note='path allowlisted')
         self.counts['files'] += 1

@@ -92,6 +92,15 @@ class PathRules(object):
         """True when a file at `path` is to be scanned (included, not excluded)."""
         return _matches(self._include, path) and not _matches(self._exclude, path)
 
+    def may_want_name(self, name):
+        """False when no include pattern can match a file named `name`, whatever its directory.
+
+        Lets a watcher that learns the name before the directory (fanotify) drop an event
+        without finding out where it happened.
+        """
+        names, paths = self._include
+        return not paths.empty or (not names.empty and names(name))
+
     def is_allowed(self, path):
         """True when the admin allowlisted this path: logged as new, never alerted."""
         return _matches(self._allow, path)

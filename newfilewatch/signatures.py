@@ -189,6 +189,55 @@ _TABLE = [
     ('file.foreign_server_code', 'medium', 4, 4, 'file-type',
      'ASP or JSP server code (page directive, Server.CreateObject, request API inside <% %>) '
      'in a file named .php/.txt/.html: dropped to run elsewhere or after a rename'),
+    # --- token analysis (detect/): folding, taint, obfuscation ---------------------------
+    ('php.obfuscation.built_call', 'high', 8, 8, 'php-obfuscation',
+     'an execution function (eval, assert, system, a callback taker...) is called through a '
+     'name the code computes at run time (pieces, indexes into a string, XOR, decoders)'),
+    ('php.obfuscation.with_capability', 'high', 8, 8, 'php-obfuscation',
+     'code made unreadable on purpose (see the php.obfuscation.* notes) that can also run '
+     'code or commands: what the obfuscation hides is reachable'),
+    ('php.obfuscation.identifier_soup', 'low', 2, 2, 'php-obfuscation',
+     'most variable names are of the O0O0 / lI1l / _0x1f kind (a note: adds to capability)'),
+    ('php.obfuscation.goto_flattened', 'low', 2, 2, 'php-obfuscation',
+     'control flow flattened into goto jumps (YAK Pro style; a note: adds to capability)'),
+    ('php.obfuscation.escaped_strings', 'low', 2, 2, 'php-obfuscation',
+     'strings spelled with hex/octal escapes (FOPO style; a note: adds to capability)'),
+    ('php.obfuscation.inline_comments', 'low', 2, 2, 'php-obfuscation',
+     'comments placed inside expressions to break up names (a note: adds to capability)'),
+    ('php.obfuscation.built_names', 'low', 2, 2, 'php-obfuscation',
+     'several calls through names computed at run time (a note: adds to capability)'),
+    ('php.steal.card_data', 'critical', 12, 12, 'php-stealer',
+     'payment card fields of the request (cc_number, cvv, card...) are mailed, written to a '
+     'file, put in a cookie or sent to a URL: a card skimmer'),
+    ('php.steal.credentials', 'high', 8, 8, 'php-stealer',
+     'passwords typed into a form are mailed, written to a file or sent to a URL instead of '
+     'being checked: a phishing kit or credential stealer'),
+    ('php.steal.victim_profile', 'medium', 4, 4, 'php-stealer',
+     "the stolen data is sent with the victim's address and browser (phishing kits log them)"),
+    ('php.dropper.server_config', 'high', 8, 8, 'php-dropper',
+     'writes .htaccess/.user.ini rules (rewrites to a doorway page, handlers that make other '
+     'files run as PHP, auto_prepend_file): an SEO-spam loader or a persistence trick'),
+    ('php.dropper.writes_code', 'high', 8, 8, 'php-dropper',
+     'writes PHP code (decoded or literal) into a file: a dropper; the code written is '
+     'analysed too'),
+    ('php.dropper.self_delete', 'medium', 4, 4, 'php-dropper',
+     'the script deletes itself (unlink(__FILE__)): a one-shot dropper covering its tracks'),
+    ('php.dropper.timestomp', 'medium', 4, 4, 'php-dropper',
+     'back-dates a file with touch() (a chosen time, or another file\'s mtime) so it hides '
+     'among old files'),
+    ('php.dropper.fetched_php', 'critical', 12, 12, 'php-dropper',
+     'writes what it fetched from a URL into a .php file: a loader planting code'),
+    ('php.backdoor.hardcoded_key', 'medium', 5, 5, 'php-dropper',
+     'request input is compared with a hard-coded md5/sha1/sha256 digest: the password of a '
+     'backdoor (applications compare with stored, not literal, hashes)'),
+    ('php.include.hidden_file', 'high', 8, 8, 'php-dropper',
+     'include/require of a file that is not a PHP script (an .ico, image, .txt...): code '
+     'hidden where nobody looks for it'),
+    ('php.include.escaped_path', 'high', 8, 8, 'php-obfuscation',
+     'include/require of a path spelled in hex/octal escapes ("\\x2f\\150ome..."): a hidden loader'),
+    ('analysis.budget', 'high', 10, 10, 'engine',
+     'the file exhausted the per-file analysis budget ([scan] max_cpu): reported rather than '
+     'passed unread; a crafted file may be trying to tire the scanner'),
     # --- admin keywords -------------------------------------------------------------------
     ('keyword.exec_context', 'medium', 4, 8, 'keywords',
      'a configured keyword (wget, curl, perl...) inside a command that code runs '

@@ -20,7 +20,10 @@ PURE = os.environ.get('NEWFILEWATCH_PURE_TESTS') == '1'
 
 # Test modules that need root, daemons or loopback servers.
 NEEDS_SYSTEM = {'test_cli', 'test_mailer', 'test_alerts', 'test_daemon', 'test_initscript',
-                'test_privileges', 'test_rpm', 'test_packaging', 'test_scriptlets'}
+                'test_privileges', 'test_rpm', 'test_packaging', 'test_scriptlets',
+                'test_hooks', 'test_webhook', 'test_quarantine', 'test_owners', 'test_throttle',
+                'test_report'}
+NEEDS_SYSTEM |= {'test_fanwatch'}      # mounts ext4 (loop), tmpfs and ramfs as root
 
 # What the pure tests may not use: the runtime libraries and the test-only ones.
 NOT_PURE = {'pyinotify', 'configobj', 'validate', 'daemon', 'lockfile',

@@ -9,6 +9,7 @@ exec 3>&1 1>&2
 
 APT_PACKAGES="rpm rpmlint shellcheck debootstrap systemd man-db python3-pytest python3-setuptools msmtp-mta inotify-tools make git tar passwd util-linux"
 missing=""
+APT_PACKAGES="$APT_PACKAGES e2fsprogs mount"   # mkfs.ext4 + mount -o loop: fanotify tests
 for p in $APT_PACKAGES; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done

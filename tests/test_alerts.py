@@ -465,3 +465,10 @@ def test_cms_update_of_500_files_makes_a_handful_of_mails(smtp_server, tmp_path,
     assert desk.stats()['sent_alerts'] == 500
     assert all(m.get_content().count('^ php-eval-request') <= alerts.DETAIL_LIMIT for m in msgs)
     assert 'more, see ' + LOG in msgs[-1].get_content()
+
+
+def test_spooled_alert_keeps_its_writer():
+    w = model.Writer(4711, 'php-fpm', 1001, 'alice', 'shop')
+    f = model.finding('/srv/a.php', sha256='ab' * 32, score=20, suspicious=True, writer=w)
+    back = alerts.alert_from_json(alerts.alert_to_json(alerts.Alert('1', f, 1.0, 'k', 1)))
+    assert back.finding.writer == w

@@ -168,7 +168,7 @@ def test_burst_with_queue_overflow_loses_no_file(tmp_path, runner):
     with open(path, 'w') as fh:
         fh.write('32')
     try:
-        r = runner(str(www))
+        r = runner(str(www), '[watch]\nbackend = inotify')    # the inotify queue is lowered
         r.ready()
     finally:
         with open(path, 'w') as fh:

@@ -41,3 +41,24 @@ def test_a_note_quoting_a_hostile_symlink_target_stays_one_escaped_line():
     note = 'symlink to /x\n{"event": "forged"}\udcff, not followed'
     record = json.loads(formatting.event('new_file', 1e9, F._replace(note=note)))
     assert record['note'] == 'symlink to /x\\n{"event": "forged"}\\xff, not followed'
+
+
+def test_event_names_the_writer_escaped_or_says_there_is_none():
+    from newfilewatch.model import Writer
+    hostile = F._replace(writer=Writer(77, 'ev\x1bil', 1001, 'alice', 'shop'))
+    rec = json.loads(formatting.event('alert', 1e9, hostile, writer=formatting.writer_json(hostile)))
+    assert rec['writer'] == {'pid': 77, 'comm': 'ev\\x1bil', 'uid': 1001, 'user': 'alice',
+                             'pool': 'shop'}
+    assert formatting.writer_json(F).startswith('none (inotify')
+    assert 'writer' not in json.loads(formatting.event('alert', 1e9, F))     # `scan --json`
+    assert 'writer: pid 77 ev\\x1bil uid 1001 (alice) pool shop' in formatting.console_alert(hostile)
+    # the classic line is unchanged by a writer
+    assert formatting.new_file_line(hostile) == formatting.new_file_line(F)
+
+
+def test_alert_event_and_console_carry_the_quarantine_command():
+    record = json.loads(formatting.event('alert', 1e9, F))
+    assert record['quarantine'] == formatting.quarantine_command(F)
+    assert '--escaped' in record['quarantine'] and '\n' not in record['quarantine']
+    assert formatting.console_alert(F).splitlines()[-1] == '  quarantine: ' + record['quarantine']
+    assert 'quarantine' not in json.loads(formatting.event('new_file', 1e9, F))

@@ -88,3 +88,22 @@ def test_drain_stops_at_its_time_budget_and_keeps_the_rest(tmp_path):
         (tmp_path / ('f%d.php' % i)).write_bytes(b'ok')
         p.offer(Candidate(str(tmp_path / ('f%d.php' % i)), False, 'x'))
     assert p.drain(budget=1) == 16 and len(p) == 24
+
+
+def test_the_candidates_writer_reaches_the_finding(tmp_path):
+    from newfilewatch.model import Writer
+    got = []
+
+    class Keep(Sinks):
+        def new_file(self, finding, candidate):
+            got.append(finding)
+    p = Pipeline(Scanner(Engine()), PathRules(), Keep())
+    f = tmp_path / 'w.php'
+    f.write_bytes(b'<?php')
+    w = Writer(1, 'init', 0, 'root', '')
+    p.offer(Candidate(str(f), False, 'close_write', w))
+    g = tmp_path / 'n.php'
+    g.write_bytes(b'<?php')
+    p.offer(Candidate(str(g), False, 'close_write'))          # inotify: no writer
+    p.drain()
+    assert [x.writer for x in got] == [w, None]

@@ -244,8 +244,9 @@ def test_unit_file():
                                '/bin/kill -HUP $MAINPID']
     assert 'User' not in s                              # the daemon drops itself; see comment
     assert 'NoNewPrivileges' not in s                   # would break Postfix's setgid postdrop
-    assert set(s['CapabilityBoundingSet'][0].split()) == {
-        'CAP_SETUID', 'CAP_SETGID', 'CAP_DAC_READ_SEARCH', 'CAP_CHOWN', 'CAP_FOWNER'}
+    assert set(' '.join(s['CapabilityBoundingSet']).split()) == {
+        'CAP_SETUID', 'CAP_SETGID', 'CAP_DAC_READ_SEARCH', 'CAP_CHOWN', 'CAP_FOWNER',
+        'CAP_SYS_ADMIN', 'CAP_SYS_NICE'}
     assert s['ProtectSystem'] == ['strict']
     writable = ' '.join(s['ReadWritePaths']).split()
     for path in ('/var/log/newfilewatch', '/var/lib/newfilewatch', '/run/newfilewatch',
@@ -291,7 +292,7 @@ def test_setgid_mail_helper_runs_under_the_units_restrictions(tmp_path):
     `postdrop`.  As the service runs it (an unprivileged uid, the unit's bounding set, no
     NoNewPrivileges) a setgid helper gains its group; with no_new_privs it would not.  A copy of
     id(1), setgid to a throw-away group, stands in for postdrop (same kernel rule)."""
-    bounding = unit_settings(open(UNIT).read())['CapabilityBoundingSet'][0].split()
+    bounding = ' '.join(unit_settings(open(UNIT).read())['CapabilityBoundingSet']).split()
     caps = ','.join(['-all'] + ['+' + c[len('CAP_'):].lower() for c in bounding])
     with temp_user('nfws') as service_user, temp_user('nfwp') as postdrop:
         helper_dir = tmp_path / 'sbin'

@@ -1,0 +1,304 @@
+"""A PHP lexer: bytes in, PHP's own token classes out, so no rule can be fooled by layout.
+
+Obfuscators hide names in comments between operators (``'sy' /*x*/ . 'stem'``), in escapes
+(``"\\x73\\171stem"``), in heredocs and in inline HTML; byte regexes see none of it.  Rules
+that read tokens see strings with their escapes resolved, comments gone and bare constants
+as identifiers, whatever the spelling.
+
+Hand-written because no library lexes PHP from Python (PHP's own ``token_get_all`` would
+need a PHP interpreter, which must never run on a hostile file).  The lexer is total: any
+byte sequence gives a token list (an unterminated string or comment runs to the end), it
+never backtracks, and its work is linear in the input (one master regex pass; heredoc ends
+are found with one search each).
+
+Token: (kind, value, pos) with pos the byte offset in the buffer, kind one of
+    V  variable            value: name without '$', as bytes ($$x gives op '$' then V x)
+    I  identifier/keyword  value: lower-cased bytes (PHP names are case-insensitive);
+                           the original spelling is at pos
+    S  string              value: bytes with escapes resolved (no interpolation inside)
+    T  template            value: tuple of parts, each bytes or ('$', name) / ('{', pos):
+                           a double-quoted / heredoc / backtick string with variables in it
+    B  backticks           value: like T (a shell command)
+    N  number              value: int or float
+    O  operator            value: bytes ('?>' is turned into ';')
+    C  cast                value: the type, lower-cased bytes
+    H  inline HTML         value: bytes
+"""
+import re
+
+# PHP-mode master regex.  Order matters: comments before '/', casts before '('.
+_PHP = re.compile(
+    rb"""(?P<ws>[ \t\r\n\f\v]+)
+       |(?P<lc>(?://|\#(?!\[))[^\n?]*(?:\?(?!>)[^\n?]*)*)
+       |(?P<bc>/\*)
+       |(?P<close>\?>\n?)
+       |(?P<var>\$[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)
+       |(?P<id>\\?[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*(?:\\[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)*)
+       |(?P<num>0[xX][0-9a-fA-F_]+|0[bB][01_]+|(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
+       |(?P<sq>')
+       |(?P<dq>")
+       |(?P<bt>`)
+       |(?P<hd><<<[ \t]*(?P<hq>["']?)(?P<hl>[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)(?P=hq)\r?\n)
+       |(?P<cast>\([ \t]*(?:int|integer|bool|boolean|float|double|real|string|binary|array|object|unset)[ \t]*\))
+       |(?P<op><<=|>>=|\*\*=|\.\.\.|<=>|===|!==|\?\?=|\?->|<<|>>|\*\*|==|!=|<>|<=|>=|&&|\|\||\+\+|--
+            |\+=|-=|\*=|/=|\.=|%=|&=|\|=|\^=|->|=>|::|\?\?|[\x00-\xff])
+    """, re.X | re.S)
+_KINDS = ('ws', 'lc', 'bc', 'close', 'var', 'id', 'num', 'sq', 'dq', 'bt', 'hd', 'cast', 'op')
+
+_OPEN_TAG = re.compile(rb'<\?(?:php(?=[\s;]|$)|=)?', re.I)
+_SQ_BODY = re.compile(rb"(?:[^'\\]|\\.)*", re.S)
+_DQ_BODY = re.compile(rb'(?:[^"\\]|\\.)*', re.S)
+_BT_BODY = re.compile(rb'(?:[^`\\]|\\.)*', re.S)
+_DQ_ESCAPE = re.compile(rb'\\(x[0-9A-Fa-f]{1,2}|[0-7]{1,3}|u\{[0-9A-Fa-f]{1,6}\}|.)', re.S)
+_SIMPLE_ESC = {b'n': b'\n', b't': b'\t', b'r': b'\r', b'v': b'\v', b'e': b'\x1b', b'f': b'\f',
+               b'\\': b'\\', b'$': b'$', b'"': b'"', b'`': b'`'}
+# An interpolated variable: $name, then at most one [..] or ->prop (PHP's simple syntax),
+# or {$ ... } / ${ ... } (complex syntax: we keep the first variable name inside).
+_INTERP = re.compile(rb'\$([A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)|\{\$|\$\{')
+# escapes that spell printable ASCII (obfuscators spell names; binary tables are data)
+_PRINTABLE_ESC = re.compile(rb'\\x[2-7][0-9a-fA-F]|\\(?:0?[4-7][0-7]|1[0-7][0-7])(?![0-7])')
+_NAME = re.compile(rb'[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*')
+
+
+class Stats(object):
+    """What the lexer saw besides tokens; the obfuscation rules read these counts."""
+    __slots__ = ('comments_inline', 'escapes', 'string_bytes', 'strings', 'tokens', 'inline_at')
+
+    def __init__(self):
+        self.comments_inline = 0   # block comments with code on both sides on one line
+        self.escapes = 0           # \x.. and \ooo escapes in double-quoted strings
+        self.string_bytes = 0
+        self.strings = 0
+        self.tokens = 0
+        self.inline_at = []        # token index after each same-line block comment
+
+
+def _dq_one(m, stats=None):
+    e = m.group(1)
+    c = e[:1]
+    if c == b'x' and len(e) > 1:
+        return bytes((int(e[1:], 16),))
+    if c in b'01234567' and c:
+        return bytes((int(e, 8) & 0xff,))
+    if c == b'u':
+        try:
+            return chr(int(e[2:-1], 16)).encode('utf-8', 'surrogatepass')
+        except (ValueError, OverflowError):
+            return b'\\' + e
+    return _SIMPLE_ESC.get(e, b'\\' + e)
+
+
+def unescape_dq(body):
+    """PHP's double-quote escapes applied to a literal body (no interpolation)."""
+    if b'\\' not in body:
+        return body
+    return _DQ_ESCAPE.sub(_dq_one, body)
+
+
+def unescape_sq(body):
+    if b'\\' not in body:
+        return body
+    return body.replace(b"\\\\", b"\\").replace(b"\\'", b"'")
+
+
+def _interpolated(body, base, stats):
+    """Split a double-quoted body into literal parts and variable references."""
+    if b'$' not in body:
+        if b'\\' in body:
+            stats.escapes += len(_PRINTABLE_ESC.findall(body))
+        return unescape_dq(body)
+    parts = []
+    i, n = 0, len(body)
+    lit = []
+    while i < n:
+        m = _INTERP.search(body, i)
+        if not m:
+            lit.append(body[i:])
+            break
+        # a '$' preceded by an odd number of backslashes is escaped
+        j = m.start()
+        k = j
+        while k > i and body[k - 1:k] == b'\\':
+            k -= 1
+        if (j - k) % 2 == 1:
+            lit.append(body[i:m.start() + 1])
+            i = m.start() + 1
+            continue
+        lit.append(body[i:j])
+        if lit:
+            chunk = b''.join(lit)
+            if chunk:
+                stats.escapes += len(_PRINTABLE_ESC.findall(chunk))
+                parts.append(unescape_dq(chunk))
+            lit = []
+        if m.group(1) is not None:
+            parts.append(('$', m.group(1)))
+            i = m.end()
+            # one [..] or ->prop belongs to the simple syntax; skip it
+            if body[i:i + 1] == b'[':
+                e = body.find(b']', i)
+                i = e + 1 if 0 < e < i + 64 else i
+            elif body[i:i + 2] == b'->':
+                nm = _NAME.match(body, i + 2)
+                if nm:
+                    i = nm.end()
+        else:
+            # complex syntax: find the matching '}' (bounded), keep the first variable
+            depth, k = 1, m.end()
+            while k < n and depth:
+                c = body[k:k + 1]
+                if c == b'{':
+                    depth += 1
+                elif c == b'}':
+                    depth -= 1
+                k += 1
+            inner = body[m.end() - (1 if m.group(0) == b'{$' else 0):k - 1]
+            nm = _NAME.search(inner)
+            parts.append(('$', nm.group(0)) if nm else ('{', base + j))
+            i = k
+    if lit:
+        chunk = b''.join(lit)
+        if chunk:
+            parts.append(unescape_dq(chunk))
+    if all(isinstance(p, bytes) for p in parts):
+        return b''.join(parts)
+    return tuple(parts)
+
+
+def tokenize(data, stats=None, limit=None):
+    """Tokens of `data` (bytes), HTML mode first as PHP starts.  `limit` caps the token count
+    (the caller's work budget); the list then simply ends early."""
+    stats = stats if stats is not None else Stats()
+    toks = []
+    append = toks.append
+    n = len(data)
+    pos = 0
+    match = _PHP.match
+    last_line_code = -1          # position of the last code token, for inline comments
+    cap = limit if limit is not None else 1 << 62
+    while pos < n and len(toks) < cap:
+        # --- HTML mode ---
+        m = _OPEN_TAG.search(data, pos)
+        if not m:
+            if pos < n:
+                append(('H', data[pos:], pos))
+            break
+        if m.start() > pos:
+            append(('H', data[pos:m.start()], pos))
+        if m.group(0) == b'<?=':
+            append(('I', b'echo', m.start()))
+        pos = m.end()
+        # --- PHP mode ---
+        while pos < n:
+            if len(toks) >= cap:
+                break
+            m = match(data, pos)
+            kind = m.lastgroup
+            if kind == 'hq' or kind == 'hl':
+                kind = 'hd'
+            end = m.end()
+            if kind == 'ws':
+                pos = end
+                continue
+            if kind == 'lc':
+                pos = end
+                continue
+            if kind == 'bc':
+                e = data.find(b'*/', end)
+                e = n if e < 0 else e + 2
+                # a comment between two tokens of one line is an obfuscator's habit
+                if last_line_code >= 0 and b'\n' not in data[last_line_code:e] and \
+                        data[e:e + 80].lstrip(b' \t')[:1] not in (b'', b'\r', b'\n') and \
+                        len(stats.inline_at) < 10000:
+                    stats.inline_at.append(len(toks))
+                pos = e
+                continue
+            if kind == 'close':
+                append(('O', b';', pos))
+                pos = end
+                break
+            last_line_code = pos
+            if kind == 'var':
+                append(('V', data[pos + 1:end], pos))
+            elif kind == 'id':
+                append(('I', data[pos:end].lower(), pos))
+            elif kind == 'num':
+                append(('N', _number(data[pos:end]), pos))
+            elif kind == 'sq':
+                b = _SQ_BODY.match(data, end)
+                body = b.group(0)
+                e = b.end()
+                stats.strings += 1
+                stats.string_bytes += len(body)
+                append(('S', unescape_sq(body), pos))
+                end = e + 1
+            elif kind == 'dq' or kind == 'bt':
+                b = (_DQ_BODY if kind == 'dq' else _BT_BODY).match(data, end)
+                body = b.group(0)
+                stats.strings += 1
+                stats.string_bytes += len(body)
+                val = _interpolated(body, end, stats)
+                if kind == 'bt':
+                    append(('B', val if isinstance(val, tuple) else (val,), pos))
+                else:
+                    append(('T' if isinstance(val, tuple) else 'S', val, pos))
+                end = b.end() + 1
+            elif kind == 'hd':
+                label = m.group('hl')
+                nowdoc = m.group('hq') == b"'"
+                # the closing label: at a line start (PHP 7.3+ allows indentation)
+                em = re.compile(rb'^[ \t]*' + re.escape(label) + rb'\b', re.M).search(data, end)
+                if em:
+                    body = data[end:em.start()]
+                    if body.endswith(b'\n'):
+                        body = body[:-1]
+                        if body.endswith(b'\r'):
+                            body = body[:-1]
+                    nxt = em.end()
+                else:
+                    body, nxt = data[end:], n
+                stats.strings += 1
+                stats.string_bytes += len(body)
+                if nowdoc:
+                    append(('S', body, pos))
+                else:
+                    val = _interpolated(body, end, stats)
+                    append(('T' if isinstance(val, tuple) else 'S', val, pos))
+                end = nxt
+            elif kind == 'cast':
+                append(('C', data[pos + 1:end - 1].strip(b' \t').lower(), pos))
+            else:
+                append(('O', data[pos:end], pos))
+            pos = end
+    stats.tokens = len(toks)
+    # only comments that split an expression of strings and operators count
+    nt = len(toks)
+    for k in stats.inline_at:
+        a = toks[k - 1] if 0 < k <= nt else None
+        b = toks[k] if k < nt else None
+        if a is not None and b is not None and (a[0] in 'SNV' or a[1] in _SPLITTING) and \
+                (b[0] in 'SNV' or b[1] in _SPLITTING):
+            stats.comments_inline += 1
+    return toks
+
+
+_SPLITTING = frozenset((b'.', b'^', b'|', b'&', b'~', b'[', b']', b'{', b'}', b'+', b'-', b'*'))
+
+
+def _number(text):
+    t = text.replace(b'_', b'')
+    try:
+        if t[:2] in (b'0x', b'0X'):
+            return int(t[2:], 16)
+        if t[:2] in (b'0b', b'0B'):
+            return int(t[2:], 2)
+        if b'.' in t or b'e' in t or b'E' in t:
+            return float(t)
+        if len(t) > 1 and t[:1] == b'0':
+            try:
+                return int(t, 8)
+            except ValueError:
+                return int(t)
+        return int(t)
+    except (ValueError, OverflowError):
+        return 0
