@@ -3,7 +3,7 @@ import io
 import os
 import re
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 with io.open(os.path.join(HERE, 'newfilewatch', '__init__.py'), encoding='utf-8') as fh:
@@ -18,7 +18,7 @@ setup(
     long_description=LONG_DESCRIPTION,
     long_description_content_type='text/markdown',
     license='GPL-2.0-or-later',
-    packages=['newfilewatch'],
+    packages=find_packages(include=['newfilewatch', 'newfilewatch.*']),   # and subpackages
     package_data={'newfilewatch': ['configspec.ini']},
     python_requires='>=3.6',
     # Python 3.6 (EL7/EL8) gets the last releases that still run there, pinned with markers so

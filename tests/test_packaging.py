@@ -59,6 +59,14 @@ def test_pip_install_in_a_fresh_venv(version, tmp_path):
     # the daemon's libraries import (pyinotify needs pyasyncore on 3.12+)
     _run([venv + '/bin/python', '-c', 'import newfilewatch.inotify, newfilewatch.daemon'],
          cwd=str(tmp_path))
+    # every module of the tree, subpackages too, is installed and imports
+    modules = sorted('newfilewatch.' + os.path.relpath(os.path.join(d, f), os.path.join(
+        ROOT, 'newfilewatch'))[:-3].replace(os.sep, '.') for d, _, files in os.walk(
+        os.path.join(ROOT, 'newfilewatch')) for f in files if f.endswith('.py'))
+    modules = [m[:-len('.__init__')] if m.endswith('.__init__') else m for m in modules]
+    _run([venv + '/bin/python', '-c', 'import importlib, sys\nfor m in sys.argv[1:]: '
+          'importlib.import_module(m)'] + [m for m in modules if m != 'newfilewatch.__main__'],
+         cwd=str(tmp_path))
     for page in ('share/man/man8/newfilewatch.8', 'share/man/man5/newfilewatch.conf.5'):
         assert os.path.isfile(os.path.join(venv, page)), page
     assert pip_version.startswith('pip ')

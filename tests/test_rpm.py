@@ -163,6 +163,13 @@ def test_installs_into_a_scratch_root(sysv, tmp_path):
     assert len(sitelib) == 1
     for name in ('daemon.py', 'privileges.py', 'sysctl.py', 'cli.py', 'configspec.ini'):
         assert os.path.isfile(root + sitelib[0] + '/' + name), name
+    # every module of the tree, subpackages included, is in the package
+    tree = os.path.join(ROOT, 'newfilewatch')
+    for directory, _, files in os.walk(tree):
+        for name in files:
+            if name.endswith('.py') or name.endswith('.ini'):
+                relative = os.path.relpath(os.path.join(directory, name), tree)
+                assert os.path.isfile(os.path.join(root + sitelib[0], relative)), relative
     for path in listed:
         assert os.path.lexists(root + path), path
     with open(root + '/usr/bin/newfilewatch') as fh:
