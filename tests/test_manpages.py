@@ -82,3 +82,14 @@ def test_man_renders_without_warnings():
                                                                            MANWIDTH='80'))
         assert done.returncode == 0 and not done.stderr.strip(), done.stderr
         assert re.search(r'NEWFILEWATCH', done.stdout)
+
+
+def test_synopsis_is_the_same_on_every_python():
+    import argparse
+    parser = argparse.ArgumentParser(prog='x')
+    parser.add_argument('--config', '-c', metavar='FILE')
+    parser.add_argument('--watch', '-w', metavar='DIR', action='append')
+    parser.add_argument('--json', action='store_true')
+    parser.add_argument('paths', nargs='*', metavar='PATH')
+    assert manpages.synopsis('scan', parser) == \
+        'newfilewatch scan [--config FILE] [--watch DIR]... [--json] [PATH...]'

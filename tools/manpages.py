@@ -46,6 +46,31 @@ def _subcommands(parser):
     return []
 
 
+def synopsis(name, sub):
+    """`newfilewatch NAME [--opt ARG]... PATH...`, written here rather than taken from
+    argparse's usage, whose spelling changes between Python versions (3.6: [PATH [PATH ...]])."""
+    words = ['newfilewatch', name]
+    for action in sub._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        metavar = action.metavar or (action.dest.upper() if action.option_strings
+                                     else action.dest)
+        if action.option_strings:
+            option = max(action.option_strings, key=len)
+            word = option if action.nargs == 0 else '%s %s' % (option, metavar)
+            repeat = '...' if isinstance(action, argparse._AppendAction) else ''
+            words.append('[%s]%s' % (word, repeat))
+        elif action.nargs == '+':
+            words.append('%s...' % metavar)
+        elif action.nargs == '*':
+            words.append('[%s...]' % metavar)
+        elif action.nargs == '?':
+            words.append('[%s]' % metavar)
+        else:
+            words.append(metavar)
+    return ' '.join(words)
+
+
 def _option_lines(sub):
     lines = []
     for action in sub._actions:
@@ -115,9 +140,8 @@ def command_page(parser):
               'files but write none of them.',
               '.SH COMMANDS']
     for name, text, sub in _subcommands(parser):
-        usage = sub.format_usage().replace('usage: ', '', 1).strip()
         lines += ['.SS %s' % roff(name), roff(text[:1].upper() + text[1:]) + '.', '.PP',
-                  '.nf', roff(re.sub(r'\s+', ' ', usage)), '.fi']
+                  '.nf', roff(synopsis(name, sub)), '.fi']
         lines += _option_lines(sub)
     lines += ['.SH EXIT STATUS'] + _pairs(EXIT_STATUS, escape=False)
     lines += ['.SH SIGNALS'] + _pairs(SIGNALS, escape=False)
