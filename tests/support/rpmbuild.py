@@ -1,5 +1,6 @@
 """`make rpm` of a checkout into a temp topdir, for the tests that need a built package."""
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,6 +17,8 @@ def build(options, checkout=ROOT, check=False, python=sys.executable):
         argv.append('PYTHON=%s' % python)
     done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True, timeout=600)
+    if done.returncode != 0:
+        shutil.rmtree(top, ignore_errors=True)
     assert done.returncode == 0, done.stdout[-5000:]
     rpms = [os.path.join(top, 'RPMS', 'noarch', n)
             for n in os.listdir(os.path.join(top, 'RPMS', 'noarch'))]
