@@ -93,6 +93,7 @@ def build_parser():
 
     p = sub.add_parser('check-config', help='validate the config (exit 0 valid, 1 invalid)')
     _config_option(p)
+    _watch_options(p)            # takes start's options, so init and systemd pass $OPTIONS
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser('rules', help='list the detection rules (names for [scan] disabled_rules)')
