@@ -882,7 +882,7 @@ class _Scan(object):
                 self.escapes(data, rev)
             # the token analysis costs ~10x the triage: it reads what the triage keeps, and
             # small files whole (shells are small; obfuscated ones hide what the triage sees)
-            if worth or len(data) <= TOKENS_ALWAYS:
+            if worth or len(data) <= TOKENS_ALWAYS or token_analysis.hides_code(data):
                 self.tokens(data, origin, depth, base)
             if not worth:
                 return

@@ -634,8 +634,6 @@ class Analysis(object):
                     self.capability = True
                     self.add('php.call.request_function', c.pos)
                     continue
-                if name is None:
-                    self.capability = True     # a call to a computed name: could be anything
             if name is None:
                 continue
             if name in CODE_SINKS or name in prog_mod.INCLUDES:
@@ -748,6 +746,20 @@ class Analysis(object):
 
 _METHOD_CALLBACKS = frozenset((b'uasort', b'uksort', b'usort', b'array_walk', b'iterator_apply',
                                b'call', b'setcallback'))
+# Cheap signs (bytes.count / `in`, no regex) that a file builds names or hides code, so the
+# token analysis reads it even when the byte triage saw nothing telling.
+_HIDING_NEEDLES = (b'gzinflate', b'gzuncompress', b'str_rot13', b'strrev', b'hex2bin',
+                   b'goto ', b'__halt_compiler')
+
+
+def hides_code(data):
+    """Is it worth reading this file's tokens although the triage found nothing?"""
+    low = data.lower()
+    if any(n in low for n in _HIDING_NEEDLES):
+        return True
+    return low.count(b'\\x') >= 16 or low.count(b'chr(') >= 8 or low.count(b"'.'") + low.count(b'"."') >= 12
+
+
 _DECODER_CALLS = frozenset(d.encode() for d in fold.DECODING)
 class _Inliner(object):
     """Folds calls to the file's own small functions: straight-line bodies of assignments
