@@ -80,6 +80,8 @@ class Pipeline(object):
         if finding.suspicious and self.rules.is_allowed(path):
             finding = finding._replace(suspicious=False, note='path allowlisted')
         self.counts['files'] += 1
+        if finding.known_good:
+            self.counts['known_good'] += 1
         self.sinks.new_file(finding, candidate)
         if finding.suspicious:
             self.counts['alerts'] += 1
