@@ -11,6 +11,7 @@ if ROOT not in sys.path:
 NEEDS_SYSTEM = {'test_cli', 'test_mailer', 'test_alerts', 'test_daemon', 'test_initscript',
                 'test_privileges', 'test_rpm', 'test_hooks', 'test_webhook', 'test_quarantine',
                 'test_owners', 'test_throttle', 'test_report'}
+NEEDS_SYSTEM |= {'test_scancmd', 'test_checksums', 'test_integrity'}   # loopback HTTP servers
 
 
 def pytest_collection_modifyitems(config, items):
