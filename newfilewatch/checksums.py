@@ -31,6 +31,7 @@ MISSING = 'missing'          # the service has no list for this version/plugin (
 MAX_BODY = 64 << 20          # the largest plugin lists (WooCommerce) are a few MB
 RETRY_AFTER = 600            # seconds before a failed fetch is tried again
 MEMORY = 256                 # parsed lists kept in memory per process
+IDLE_EXIT = 60               # seconds the background thread waits for work before it ends
 _OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0)
 
 
@@ -65,9 +66,16 @@ def fetch(url, timeout, max_body=MAX_BODY):
 
 
 def usable_dir(path):
-    """True when `path` is (or can be made) a directory this process can write."""
+    """True when `path` is (or can be made) a directory this process can write.
+
+    Made by root (`scan` run by the admin), it gets the owner of its parent, so the daemon's
+    user can still write the cache in its own /var/lib/newfilewatch.
+    """
     try:
         os.makedirs(path, 0o755)
+        if os.geteuid() == 0:
+            parent = os.lstat(os.path.dirname(os.path.abspath(path)))
+            os.chown(path, parent.st_uid, parent.st_gid, follow_symlinks=False)
     except OSError as exc:
         if exc.errno != errno.EEXIST:
             return False
@@ -213,8 +221,11 @@ class ChecksumStore(object):
         if self._disk_ok():
             path = self._name(url, '.failed')
             try:
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644))
-                os.utime(path, None)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+                try:
+                    os.utime(fd)                # the file opened, never a link swapped in
+                finally:
+                    os.close(fd)
             except OSError:
                 pass
 
@@ -271,14 +282,23 @@ class ChecksumStore(object):
             self._queued.add(url)
             if self._queue is None:
                 self._queue = queue.Queue()
-                thread = threading.Thread(target=self._background, name='nfw-checksums')
+                thread = threading.Thread(target=self._background, args=(self._queue,),
+                                          name='nfw-checksums')
                 thread.daemon = True                    # never holds up a stop
                 thread.start()
-        self._queue.put((url, parse))
+            self._queue.put((url, parse))
 
-    def _background(self):
+    def _background(self, work):
+        """Fetches queued lists; ends after a minute without work (a reload makes a new store)."""
         while True:
-            url, parse = self._queue.get()
+            try:
+                url, parse = work.get(timeout=IDLE_EXIT)
+            except queue.Empty:
+                with self._lock:
+                    if work.empty():
+                        self._queue = None
+                        return
+                continue
             try:
                 self._fetch_locked(url, parse)
             except Exception:                           # a bug here must not end the thread

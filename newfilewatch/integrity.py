@@ -68,6 +68,10 @@ def _lstat_key(path):
     return _key(st) if stat.S_ISREG(st.st_mode) else None
 
 
+def _version_and_md5(data):
+    return wordpress.parse_version_php(data) + (hashlib.md5(data).hexdigest(),)
+
+
 def _url(template, **values):
     return template.format(**{k: urllib.parse.quote(v, safe='') for k, v in values.items()})
 
@@ -115,13 +119,11 @@ class Integrity(object):
         plugin = wordpress.split_plugin_path(rel)
         if plugin is not None:
             judgement = self._plugin_judgement(root, plugin[0], plugin[1], data)
-        elif core is not None:
+        if judgement is None and core is not None:    # Akismet also ships in the core list
             judgement = wordpress.judge_core(rel, lambda: hashlib.md5(data).hexdigest(),
                                              core[0], core[1])
-        if judgement is None and plugin is not None and core is not None:
-            # Akismet and Hello Dolly also ship in the core list
-            judgement = wordpress.judge_core(rel, lambda: hashlib.md5(data).hexdigest(),
-                                             core[0], core[1])
+            if judgement is not None and judgement.status != wordpress.GOOD and not core[2]:
+                judgement = None
         return self._allowed(judgement)
 
     def _allowed(self, judgement):
@@ -173,16 +175,29 @@ class Integrity(object):
 
     # -- core -------------------------------------------------------------------------------
     def _core_list(self, root):
-        """(checksums, label) for the install at `root`, or None."""
-        version, locale = self._cached_read(os.path.join(root, 'wp-includes', 'version.php'),
-                                            wordpress.parse_version_php) or (None, None)
+        """(checksums, label, fits) for the install at `root`, or None.
+
+        `fits`: version.php itself matches the list.  Distributions patch WordPress (Debian's
+        and EPEL's packages differ from upstream in many files) and some hosts localise it by
+        hand; there every differing file would be "modified".  Attackers hardly touch
+        version.php, so when it differs the list is used for known-good files only.
+        """
+        version, locale, digest = self._cached_read(
+            os.path.join(root, 'wp-includes', 'version.php'), _version_and_md5) or (None,) * 3
         if version is None:
             return None
         url = _url(self.core_url, version=version, locale=locale)
         value = self.store.get(url, wordpress.parse_core_checksums, wait=not self.live)
         if not value or value is checksums.MISSING:
             return None
-        return value, 'WordPress %s (%s)' % (version, locale)
+        label = 'WordPress %s (%s)' % (version, locale)
+        fits = digest in value.get('wp-includes/version.php', ())
+        if not fits and root not in self.told and not self.live:
+            self.told.add(root)
+            self.log.info('integrity: %s/wp-includes/version.php differs from %s: taken for a '
+                          'patched build, only files matching the list are skipped',
+                          escape_name(root), label)
+        return value, label, fits
 
     # -- plugins ----------------------------------------------------------------------------
     def _main_file(self, plugin_dir, slug):

@@ -149,3 +149,38 @@ def test_daemon_skips_known_good_new_files_also_after_a_plugin_update(server, tm
         assert [e['path'] for e in _events(r, 'alert')] == [os.path.join(plugin, 'x.php')]
     finally:
         r.stop()
+
+
+def test_a_patched_build_is_only_ever_known_good(server, tmp_path):
+    """Distribution packages change version.php and other files: no 'modified' flood."""
+    site = make_site(str(tmp_path / 'site'), plugin_version=None)
+    from tests.support.wpsite import version_php
+    write(os.path.join(site, 'wp-includes', 'version.php'), version_php() + b'// patched\n')
+    write(os.path.join(site, 'wp-login.php'), b'<?php // packaged differently\n')
+    server.serve_core(core_checksums())
+    check = integrity(server, tmp_path)
+    assert judge(check, os.path.join(site, 'wp-admin', 'about.php')) == 'good'
+    assert judge(check, os.path.join(site, 'wp-login.php')) is None
+    write(os.path.join(site, 'wp-includes', 'new.php'), b'<?php echo 1;')
+    assert judge(check, os.path.join(site, 'wp-includes', 'new.php')) is None
+
+
+def test_a_hanging_checksum_server_never_holds_up_the_watcher(server, tmp_path):
+    www = tmp_path / 'www'
+    www.mkdir()
+    r = Runner(str(tmp_path), str(www), server.config(str(tmp_path / 'cache'),
+                                                      '[integrity]\ntimeout = 60\n'))
+    server.serve_core(core_checksums())
+    server.delay = 60                                 # answers after the test is over
+    try:
+        r.ready()
+        site = make_site(str(www / 'site'), plugin_version=None)
+        shell = os.path.join(site, 'wp-includes', 'class-wp-shell.php')
+        r.events.wait('alert', shell, timeout=20)    # judged by the rules meanwhile
+        wait_until(lambda: server.hits, timeout=20, what='the fetch to start')
+        write(os.path.join(site, 'x.php'), b'<?php system($_GET["c"]);')
+        r.events.wait('alert', os.path.join(site, 'x.php'), timeout=20)
+        assert not [n for n in os.listdir(str(tmp_path / 'cache'))
+                    if n.endswith('.json')]          # handled while the fetch still hangs
+    finally:
+        r.stop()
