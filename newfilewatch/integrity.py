@@ -30,6 +30,7 @@ from newfilewatch.escape import escape_name
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0) | \
     getattr(os, 'O_NOCTTY', 0)
 DIR_TTL = 60.0           # seconds a "this dir belongs to that install" answer is trusted
+LIVE_MISS_TTL = 5.0      # ... a "no install here" answer in the daemon (an unzip in progress)
 CACHE_MAX = 100000       # entries per cache before it is emptied
 MAX_MAIN_CANDIDATES = 20  # top-level .php files read to find a plugin's main file
 AGREEMENT_SAMPLE = 5     # files compared to decide that a plugin list is for this plugin
@@ -152,8 +153,9 @@ class Integrity(object):
             d = parent
         if len(self._roots) > CACHE_MAX:
             self._roots.clear()
+        until = now + (LIVE_MISS_TTL if root is None and self.live else DIR_TTL)
         for c in chain:
-            self._roots[c] = (root, now + DIR_TTL)
+            self._roots[c] = (root, until)
         return root
 
     def _cached_read(self, path, parse_value):

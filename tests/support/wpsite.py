@@ -9,6 +9,7 @@ import hashlib
 import http.server
 import json
 import os
+import socketserver
 import threading
 import time
 import urllib.parse
@@ -71,14 +72,18 @@ def write(path, data):
 
 def make_site(root, version=VERSION, plugin_version='1.0'):
     """A WordPress tree whose every file matches the checksums the server publishes."""
+    write(os.path.join(root, 'wp-includes', 'version.php'), version_php(version))
     for rel, data in CORE_FILES.items():
         write(os.path.join(root, rel), data)
-    write(os.path.join(root, 'wp-includes', 'version.php'), version_php(version))
     write(os.path.join(root, 'wp-config.php'), b"<?php\ndefine('DB_NAME', 'wp');\n")
     if plugin_version:
         for rel, data in PLUGIN_FILES[plugin_version].items():
             write(os.path.join(root, 'wp-content', 'plugins', 'hello-there', rel), data)
     return root
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True        # a deliberately hanging answer must not hold up shutdown
 
 
 class ChecksumServer(object):
@@ -109,8 +114,7 @@ class ChecksumServer(object):
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.HTTPServer(('127.0.0.1', 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _ThreadingServer(('127.0.0.1', 0), Handler)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever)
         self.thread.daemon = True
