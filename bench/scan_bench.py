@@ -9,12 +9,15 @@ written from a fixed seed, with one webshell in 200 files, so both runs read the
 and must find the same files.  Each round runs every -j once, one after the other (never at
 the same time), the page cache warm; the figures are medians over the rounds.  Files/s and
 MB/s come from the scan's own summary (walk + read + analysis, without interpreter start-up);
-the wall time includes start-up.  Prints: jobs, files/s, MB/s, wall s, speed-up over -j 1.
+the wall time includes start-up; CPU s is user+sys of scan and its workers.  Prints: jobs,
+files/s, MB/s, wall s, CPU s, speed-up over -j 1, and the load average (a busy machine leaves
+-j 2 less than two cores).
 """
 import argparse
 import os
 import random
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -89,14 +92,17 @@ RATE = re.compile(r'^Rate: ([\d.]+) files/s, ([\d.]+) MB/s$', re.M)
 def run_scan(tree, conf, jobs):
     cmd = [sys.executable, '-m', 'newfilewatch', 'scan', '--config', conf, '-j', str(jobs), tree]
     env = dict(os.environ, PYTHONPATH=common.REPO)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     res = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          universal_newlines=True)
     wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)   # the workers are reaped by scan
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     m = RATE.search(res.stderr)
     if res.returncode not in (0, 1) or not m:
         raise SystemExit('scan -j %d failed (%d): %s' % (jobs, res.returncode, res.stderr[-2000:]))
-    return float(m.group(1)), float(m.group(2)), wall, sorted(res.stdout.splitlines())
+    return float(m.group(1)), float(m.group(2)), wall, cpu, sorted(res.stdout.splitlines())
 
 
 def main(argv=None):
@@ -112,27 +118,31 @@ def main(argv=None):
         conf = os.path.join(base, 'bench.conf')
         with open(conf, 'w') as fh:
             fh.write('[integrity]\nenabled = no\ncache_dir = %s\n' % os.path.join(base, 'c'))
+        load_before = os.getloadavg()[0]      # other work on the machine takes cores too
         run_scan(tree, conf, 1)                            # warm the page cache
         figures = {j: [] for j in args.jobs}
         lines = {}
         for r in range(args.rounds):
             for jobs in args.jobs:
-                files_s, mb_s, wall, out = run_scan(tree, conf, jobs)
-                figures[jobs].append((files_s, mb_s, wall))
+                files_s, mb_s, wall, cpu, out = run_scan(tree, conf, jobs)
+                figures[jobs].append((files_s, mb_s, wall, cpu))
                 lines.setdefault(jobs, out)
                 log('round %d -j %d: %.0f files/s, %.2f MB/s, %.2f s' % (r + 1, jobs, files_s,
                                                                          mb_s, wall))
         same = all(lines[j] == lines[args.jobs[0]] for j in args.jobs)
-        print('tree: %d files, %.1f MB; usable CPUs: %d; Python %s; medians of %d rounds'
-              % (args.files, total / 1e6, len(os.sched_getaffinity(0)),
-                 sys.version.split()[0], args.rounds))
-        print('%-6s %10s %8s %8s %9s' % ('jobs', 'files/s', 'MB/s', 'wall s', 'speed-up'))
+        print('tree: %d files, %.1f MB; usable CPUs: %d; Python %s; medians of %d rounds; '
+              'load average before/after: %.2f / %.2f' % (
+                  args.files, total / 1e6, len(os.sched_getaffinity(0)),
+                  sys.version.split()[0], args.rounds, load_before, os.getloadavg()[0]))
+        print('%-6s %10s %8s %8s %8s %9s' % ('jobs', 'files/s', 'MB/s', 'wall s', 'CPU s',
+                                            'speed-up'))
         base_rate = median([f[0] for f in figures[args.jobs[0]]])
         for jobs in args.jobs:
             rate = median([f[0] for f in figures[jobs]])
-            print('%-6s %10.0f %8.2f %8.2f %8.2fx' % (
+            print('%-6s %10.0f %8.2f %8.2f %8.2f %8.2fx' % (
                 '-j %d' % jobs, rate, median([f[1] for f in figures[jobs]]),
-                median([f[2] for f in figures[jobs]]), rate / base_rate if base_rate else 0))
+                median([f[2] for f in figures[jobs]]), median([f[3] for f in figures[jobs]]),
+                rate / base_rate if base_rate else 0))
         print('same findings for every -j: %s (%d suspicious)' % ('yes' if same else 'NO',
                                                                    len(lines[args.jobs[0]])))
         return 0 if same else 1
