@@ -15,7 +15,6 @@ checksums of the version on disk at that instant would call every updated file m
 A file that matches is spared the analysis; anything else goes to the rules as before.  A scan
 runs over a tree at rest and reports `integrity.modified` / `integrity.unexpected` too.
 """
-import collections
 import hashlib
 import logging
 import os

@@ -167,10 +167,15 @@ class _Worker(object):
         self.since = time.monotonic()
 
     def send(self, paths):
+        """False when the worker is gone (its death is handled when its sentinel fires)."""
+        try:
+            self.conn.send(paths)
+        except OSError:
+            return False
         if not self.pending:
             self.since = time.monotonic()
         self.pending.extend(paths)
-        self.conn.send(paths)
+        return True
 
     def stop(self, force=False):
         if self.proc.is_alive():
@@ -218,7 +223,7 @@ class Pool(object):
         paths = iter(paths)
         exhausted = False
         while True:
-            for w in self.workers:
+            for i, w in enumerate(list(self.workers)):
                 while len(w.pending) < 2 * CHUNK:
                     chunk = [self.retry.popleft() for _ in range(min(CHUNK, len(self.retry)))]
                     while not exhausted and len(chunk) < CHUNK:
@@ -228,7 +233,12 @@ class Pool(object):
                             exhausted = True
                     if not chunk:
                         break
-                    w.send(chunk)
+                    if not w.send(chunk):
+                        self.retry.extendleft(reversed(chunk))
+                        if not w.pending:          # nothing in flight to blame: just replace it
+                            w.stop(force=True)
+                            self.workers[i] = _Worker(self.ctx, self.scan_one)
+                        break
             busy = [w for w in self.workers if w.pending]
             if not busy and exhausted and not self.retry:
                 return

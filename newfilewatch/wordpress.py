@@ -83,7 +83,7 @@ def parse_version_php(data):
 
 
 def plugin_header(data, name):
-    """The value of header `name` (e.g. 'Version') as WordPress's get_file_data() reads it, or None."""
+    """Header `name` (e.g. 'Version') as WordPress's get_file_data() reads it, or None."""
     text = data[:HEADER_BYTES].decode('utf-8', 'replace') if isinstance(data, bytes) \
         else data[:HEADER_BYTES]
     text = text.replace('\r', '\n')

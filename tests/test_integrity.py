@@ -10,7 +10,7 @@ from newfilewatch.scanner import Scanner
 from newfilewatch.engine import Engine
 from tests.support.nfw import Runner, wait_until
 from tests.support.wpsite import (CORE_FILES, PLUGIN_FILES, ChecksumServer, core_checksums,
-                                  make_site, plugin_checksums, write)
+                                  make_site, write)
 
 
 @pytest.fixture

