@@ -89,8 +89,9 @@ class ChecksumStore(object):
     """
 
     def __init__(self, cache_dir, max_age=7 * 86400, timeout=10.0, logger=None,
-                 clock=time.time):
+                 clock=time.time, fallback_dir=None):
         self.cache_dir = cache_dir
+        self.fallback_dir = fallback_dir     # shared by a scan's workers when cache_dir is not ours
         self.max_age = max_age
         self.timeout = timeout
         self.log = logger or logging.getLogger('newfilewatch')
@@ -141,12 +142,28 @@ class ChecksumStore(object):
 
     # -- disk -------------------------------------------------------------------------------
     def _disk_ok(self):
+        """Checked at the first list needed, so a tree without WordPress touches no cache dir."""
         if self._disk is None:
             self._disk = bool(self.cache_dir) and usable_dir(self.cache_dir)
-            if not self._disk and self.cache_dir:
+            if not self._disk and self.fallback_dir and usable_dir(self.fallback_dir):
+                if self._first_to_say(self.fallback_dir):
+                    self.log.warning('integrity: cache_dir %s is not writable; using %s for this '
+                                     'run', self.cache_dir, self.fallback_dir)
+                self.cache_dir, self._disk = self.fallback_dir, True
+            elif not self._disk and self.cache_dir:
                 self.log.warning('integrity: cache_dir %s is not writable; checksum lists are '
                                  'kept in memory only', self.cache_dir)
         return self._disk
+
+    @staticmethod
+    def _first_to_say(directory):
+        """True in exactly one of the processes sharing `directory` (O_EXCL on a marker)."""
+        try:
+            os.close(os.open(os.path.join(directory, '.told'),
+                             os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+            return True
+        except OSError:
+            return False
 
     def _name(self, url, suffix):
         return os.path.join(self.cache_dir, hashlib.sha256(url.encode('utf-8')).hexdigest()[:40]

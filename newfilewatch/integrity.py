@@ -96,12 +96,13 @@ class Integrity(object):
         self.told = set()
 
     @classmethod
-    def from_config(cls, integrity_cfg, scan_cfg=None, live=False, logger=None, cache_dir=None):
+    def from_config(cls, integrity_cfg, scan_cfg=None, live=False, logger=None,
+                    fallback_dir=None):
         """None when [integrity] enabled = no."""
         if not integrity_cfg.enabled:
             return None
-        store = checksums.ChecksumStore(cache_dir or integrity_cfg.cache_dir,
-                                        integrity_cfg.max_age, integrity_cfg.timeout, logger)
+        store = checksums.ChecksumStore(integrity_cfg.cache_dir, integrity_cfg.max_age,
+                                        integrity_cfg.timeout, logger, fallback_dir=fallback_dir)
         disabled = getattr(scan_cfg, 'disabled_rules', ()) if scan_cfg is not None else ()
         return cls(store, integrity_cfg.core_checksums_url, integrity_cfg.plugin_checksums_url,
                    live=live, disabled=disabled, logger=logger)

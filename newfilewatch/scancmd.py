@@ -325,15 +325,10 @@ def run(options):
     temp_cache = None
     integrity = None
     if cfg.integrity.enabled:
-        from newfilewatch.checksums import usable_dir
-        cache_dir = cfg.integrity.cache_dir
-        if not usable_dir(cache_dir):
-            temp_cache = tempfile.mkdtemp(prefix='nfw-checksums-')
-            log.warning('integrity: cache_dir %s is not writable; using %s for this run',
-                        cache_dir, temp_cache)
-            cache_dir = temp_cache
+        # used only if cache_dir turns out not to be writable (a scan by a normal user)
+        temp_cache = tempfile.mkdtemp(prefix='nfw-checksums-')
         integrity = Integrity.from_config(cfg.integrity, cfg.scan, live=False, logger=log,
-                                          cache_dir=cache_dir)
+                                          fallback_dir=temp_cache)
     scanner = Scanner(make_engine(cfg.scan), cfg.scan.max_bytes, cfg.scan.allow_sha256,
                       integrity=integrity)
     now = time.time()

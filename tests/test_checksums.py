@@ -138,3 +138,19 @@ def test_a_planted_symlink_is_not_followed(server, tmp_path):
     got = store.get(url, wordpress.parse_core_checksums, wait=True)
     assert got['wp-admin/about.php'] != frozenset(['0' * 32])    # fetched, link replaced
     assert not os.path.islink(store._name(url, '.json'))
+
+
+def test_a_scan_without_its_cache_dir_shares_a_fallback_and_says_so_once(server, tmp_path):
+    blocker = tmp_path / 'file'
+    blocker.write_text('not a dir')
+    fallback = tmp_path / 'run'
+    fallback.mkdir()
+    path = server.serve_core(core_checksums())
+    log, said = quiet_logger()
+    for _ in range(2):                       # two workers of one scan
+        store = checksums.ChecksumStore(str(blocker / 'c'), logger=log,
+                                        fallback_dir=str(fallback))
+        assert 'wp-admin/about.php' in store.get(server.base + path,
+                                                 wordpress.parse_core_checksums, wait=True)
+    assert server.hits == [path]
+    assert len([m for m in said.messages if 'not writable' in m]) == 1

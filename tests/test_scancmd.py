@@ -80,6 +80,7 @@ def test_lines_summary_and_exit_codes(tmp_path, conf):
             s['Known good (skipped)']) == ('2', '1', '0', '0')
     assert s['Data scanned'].endswith(' MB') and 'files/s' in s['Rate'] and 'sec' in s['Time']
     assert '\r' not in res.stderr and '\x1b[K' not in res.stderr   # no progress into a pipe
+    assert not os.path.exists(str(tmp_path / 'cache'))   # no WordPress: no cache dir made
     everything = nfw('scan', '--config', conf, '--all', www).stdout.splitlines()
     assert sorted(everything)[0] == '%s: OK' % os.path.join(www, 'index.php')
     assert nfw('scan', '--config', conf, '--all', '-i', www).stdout.splitlines() == lines
