@@ -34,6 +34,7 @@ CACHE_MAX = 100000       # entries per cache before it is emptied
 MAX_MAIN_CANDIDATES = 20  # top-level .php files read to find a plugin's main file
 AGREEMENT_SAMPLE = 5     # files compared to decide that a plugin list is for this plugin
 VERSION_BYTES = 65536
+SAMPLE_BYTES = 4 << 20    # a plugin file read whole to compare it (the scanner reads as much)
 
 DEFAULT_CORE_URL = 'https://api.wordpress.org/core/checksums/1.0/?version={version}&locale={locale}'
 DEFAULT_PLUGIN_URL = 'https://downloads.wordpress.org/plugin-checksums/{slug}/{version}.json'
@@ -258,7 +259,7 @@ class Integrity(object):
         if fits is None:
             fits = False
             for inner in sorted(value, key=lambda p: (p.count('/'), p))[:AGREEMENT_SAMPLE * 4]:
-                got = read_small(os.path.join(plugin_dir, inner), checksums.MAX_BODY)
+                got = read_small(os.path.join(plugin_dir, inner), SAMPLE_BYTES)
                 if got is None:
                     continue
                 body = got[0]
