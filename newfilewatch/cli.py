@@ -1,7 +1,7 @@
 """The command line: one argparse parser, one small function per command.
 
 Exit codes follow what admins' scripts already expect: `scan` like clamscan (0 nothing found,
-1 something suspicious, 2 error only), `status` like LSB (0 running, 1 dead with pidfile,
+1 something suspicious, 2 error only, 130 interrupted; see scancmd.py), `status` like LSB (0 running, 1 dead with pidfile,
 3 stopped), `check-config` 0 valid / 1 invalid.
 """
 import argparse
