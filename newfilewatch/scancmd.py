@@ -22,6 +22,7 @@ Why the work is spread the way it is:
 Forking needs no thread in the main process at fork time: the main process starts none.
 """
 import collections
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -30,6 +31,9 @@ import signal
 import sys
 import tempfile
 import time
+
+from newfilewatch import formatting
+from newfilewatch.escape import escape_name
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 CHUNK = 16                 # paths per message to a worker; two chunks in flight per worker
@@ -295,35 +299,53 @@ class Pool(object):
             w.stop()
 
 
-def run(options):
-    """The command; returns the exit code."""
-    import logging
-    from newfilewatch import config as configmod
-    from newfilewatch import formatting
-    from newfilewatch.cli import validated, _say_problems
-    from newfilewatch.escape import escape_name
+def targets(paths, rules, failed):
+    """Every path to scan, as the watcher would see them; `failed(path, why)` hears of the rest."""
+    from newfilewatch.walk import walk
+    for arg in paths:
+        if os.path.isdir(arg):                 # followed if the admin named a link; below: never
+            for path, _entry in walk(os.path.normpath(arg), rules,
+                                     on_error=lambda p, e: failed(p, e.strerror or e)):
+                yield path
+        elif os.path.lexists(arg):
+            yield arg                              # named explicitly: scanned whatever its name
+        else:
+            failed(arg, 'No such file or directory')
+
+
+def _start_counter(paths, rules):
+    """A forked process counting the files for the ETA; returns (process, pipe end to read)."""
+    ctx = multiprocessing.get_context('fork')
+    mine, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_count_main, args=(
+        child, lambda: sum(1 for _ in targets(paths, rules, lambda p, why: None))))
+    proc.daemon = True
+    proc.start()
+    child.close()
+    return proc, mine
+
+
+def _lines(result, options):
+    """What stdout gets for one finding (possibly nothing)."""
+    if result.suspicious:
+        if options.json:
+            return [formatting.event('alert', result.time, result)]
+        lines = [formatting.scan_result_line(result)]
+        return lines + formatting.scan_hit_lines(result) if options.verbose else lines
+    if options.infected or not options.all:
+        return []
+    return [formatting.event('clean', result.time, result) if options.json
+            else formatting.scan_result_line(result)]
+
+
+def _scanner(cfg, log):
+    """(scan_one(path) -> Finding, temporary cache dir or None) for the workers."""
     from newfilewatch.integrity import Integrity
     from newfilewatch.rules import PathRules
     from newfilewatch.scanner import Scanner
     from newfilewatch.service import make_engine
-    from newfilewatch.walk import walk
-
-    log = logging.getLogger('newfilewatch')
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter('newfilewatch: %(message)s'))
-        log.addHandler(handler)
-        log.setLevel(logging.WARNING)
-        log.propagate = False
-    try:
-        cfg = validated(options)
-    except configmod.ConfigError as exc:
-        _say_problems(exc)
-        return EXIT_ERROR
-    jobs = options.jobs if options.jobs and options.jobs > 0 else default_jobs()
     rules = PathRules.from_config(cfg)
-    temp_cache = None
-    integrity = None
+    temp_cache = integrity = None
     if cfg.integrity.enabled:
         # used only if cache_dir turns out not to be writable (a scan by a normal user)
         temp_cache = tempfile.mkdtemp(prefix='nfw-checksums-')
@@ -338,47 +360,45 @@ def run(options):
         if result.suspicious and rules.is_allowed(path):
             result = result._replace(suspicious=False, note='path allowlisted')
         return result
+    return scan_one, rules, temp_cache
 
+
+def _logger():
+    log = logging.getLogger('newfilewatch')
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter('newfilewatch: %(message)s'))
+        log.addHandler(handler)
+        log.setLevel(logging.WARNING)
+        log.propagate = False
+    return log
+
+
+def run(options):
+    """The command; returns the exit code."""
+    from newfilewatch import config as configmod
+    from newfilewatch.cli import validated, _say_problems
+    log = _logger()
+    try:
+        cfg = validated(options)
+    except configmod.ConfigError as exc:
+        _say_problems(exc)
+        return EXIT_ERROR
+    jobs = options.jobs if options.jobs and options.jobs > 0 else default_jobs()
+    scan_one, rules, temp_cache = _scanner(cfg, log)
     console = Console(sys.stdout, sys.stderr, progress=sys.stderr.isatty())
     tally = Tally(cfg.scan.max_bytes)
-    infected_only = options.infected or not options.all
+    total = [None]
+    started = time.monotonic()
+    counter = pool = None
+    extra = []
+    if console.progress:
+        counter, conn = _start_counter(options.paths, rules)
+        extra.append(conn)
 
     def failed(path, why):
         tally.errors += 1
         console.error('%s: ERROR %s' % (escape_name(path), why))
-
-    def targets():
-        for arg in options.paths:
-            if os.path.isdir(arg):             # followed if the admin named a link; below: never
-                for path, _entry in walk(os.path.normpath(arg), rules, on_error=lambda p, e:
-                                         failed(p, e.strerror or e)):
-                    yield path
-            elif os.path.lexists(arg):
-                yield arg                          # named explicitly: scanned whatever its name
-            else:
-                failed(arg, 'No such file or directory')
-
-    def count():
-        n = 0
-        for arg in options.paths:
-            if os.path.isdir(arg):
-                n += sum(1 for _ in walk(os.path.normpath(arg), rules))
-            elif os.path.lexists(arg):
-                n += 1
-        return n
-
-    total = [None]
-    extra, counter = [], None
-    started = time.monotonic()
-    pool = None
-    if console.progress:
-        mine, child = multiprocessing.get_context('fork').Pipe(duplex=False)
-        counter = multiprocessing.get_context('fork').Process(target=_count_main,
-                                                              args=(child, count))
-        counter.daemon = True
-        counter.start()
-        child.close()
-        extra.append(mine)
 
     def got_total(conn):
         try:
@@ -392,28 +412,20 @@ def run(options):
     interrupted = False
     try:
         pool = Pool(jobs, scan_one, options.file_timeout)
-        for item in pool.run(targets(), extra, got_total, show):
+        for item in pool.run(targets(options.paths, rules, failed), extra, got_total, show):
             if item[0] == 'error':
                 failed(item[1], item[2])
                 continue
             result = item[1]
-            if result.kind == 'gone':
+            if result.kind == 'gone':                  # deleted while we walked: nothing left
                 continue
             if result.kind == 'file' and result.note and not result.sha256:
-                failed(result.path, result.note)
+                failed(result.path, result.note)       # could not be read
                 continue
             tally.add(result)
-            if result.suspicious:
-                if options.json:
-                    lines = [formatting.event('alert', result.time, result)]
-                else:
-                    lines = [formatting.scan_result_line(result)]
-                    if options.verbose:
-                        lines += formatting.scan_hit_lines(result)
+            lines = _lines(result, options)
+            if lines:
                 console.result(lines)
-            elif not infected_only:
-                console.result([formatting.event('clean', result.time, result) if options.json
-                                else formatting.scan_result_line(result)])
             show()
     except KeyboardInterrupt:
         interrupted = True
