@@ -377,13 +377,14 @@ def _logger():
 def run(options):
     """The command; returns the exit code."""
     from newfilewatch import config as configmod
-    from newfilewatch.cli import validated, _say_problems
+    from newfilewatch.cli import apply_throttle, validated, _say_problems
     log = _logger()
     try:
         cfg = validated(options)
     except configmod.ConfigError as exc:
         _say_problems(exc)
         return EXIT_ERROR
+    apply_throttle(options, cfg)              # before the fork: the workers inherit it
     jobs = options.jobs if options.jobs and options.jobs > 0 else default_jobs()
     scan_one, rules, temp_cache = _scanner(cfg, log)
     console = Console(sys.stdout, sys.stderr, progress=sys.stderr.isatty())
