@@ -69,8 +69,16 @@ def _lstat_key(path):
     return _key(st) if stat.S_ISREG(st.st_mode) else None
 
 
+def md5_hex(data):
+    """The md5 the lists use, or None where the system forbids md5 (EL in FIPS mode)."""
+    try:
+        return hashlib.md5(data).hexdigest()
+    except ValueError:
+        return None
+
+
 def _version_and_md5(data):
-    return wordpress.parse_version_php(data) + (hashlib.md5(data).hexdigest(),)
+    return wordpress.parse_version_php(data) + (md5_hex(data),)
 
 
 def _url(template, **values):
@@ -115,14 +123,14 @@ class Integrity(object):
         root = self._install_of(os.path.dirname(full))
         if root is None:
             return None
-        rel = full[len(root) + 1:]
+        rel = full[len(root.rstrip('/')) + 1:]
         core = self._core_list(root)
         judgement = None
         plugin = wordpress.split_plugin_path(rel)
         if plugin is not None:
             judgement = self._plugin_judgement(root, plugin[0], plugin[1], data)
         if judgement is None and core is not None:    # Akismet also ships in the core list
-            judgement = wordpress.judge_core(rel, lambda: hashlib.md5(data).hexdigest(),
+            judgement = wordpress.judge_core(rel, lambda: md5_hex(data),
                                              core[0], core[1])
             if judgement is not None and judgement.status != wordpress.GOOD and not core[2]:
                 judgement = None
@@ -243,7 +251,7 @@ class Integrity(object):
             return None
         label = 'plugin %s %s' % (slug, version)
         judgement = wordpress.judge_plugin(
-            inner, lambda: (hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()),
+            inner, lambda: (md5_hex(data), hashlib.sha256(data).hexdigest()),
             value, label)
         if judgement is not None and judgement.status != wordpress.GOOD and \
                 not self._list_fits(plugin_dir, url, value, label):
@@ -263,7 +271,7 @@ class Integrity(object):
                 if got is None:
                     continue
                 body = got[0]
-                j = wordpress.judge_plugin(inner, (hashlib.md5(body).hexdigest(),
+                j = wordpress.judge_plugin(inner, (md5_hex(body),
                                                    hashlib.sha256(body).hexdigest()), value, label)
                 if j is not None and j.status == wordpress.GOOD:
                     fits = True

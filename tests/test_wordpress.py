@@ -91,3 +91,11 @@ def test_plugin_paths_and_names():
     assert wp.split_plugin_path('wp-content/themes/x/y.php') is None
     assert wp.valid_slug('contact-form-7') and not wp.valid_slug('../x') and not wp.valid_slug('A')
     assert set(wp.RULES) == {'integrity.modified', 'integrity.unexpected'}
+
+
+def test_without_md5_nothing_is_judged_from_md5_alone():
+    """FIPS-mode systems refuse md5: a missing digest never means 'modified'."""
+    core = {'wp-admin/about.php': frozenset([md5(b'a')])}
+    assert wp.judge_core('wp-admin/about.php', None, core, 'WP') is None
+    plugin = {'a.php': {'md5': frozenset([md5(b'a')]), 'sha256': frozenset()}}
+    assert wp.judge_plugin('a.php', (None, SHA), plugin, 'p') is None
