@@ -8,6 +8,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 
 from newfilewatch import __version__
 from newfilewatch import config as configmod
