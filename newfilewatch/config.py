@@ -18,7 +18,7 @@ except ImportError:                      # configobj 5.0.x (EL7/EL8) ships it as
 
 DEFAULT_PATH = '/etc/newfilewatch.conf'
 SPEC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configspec.ini')
-SECTIONS = ('watch', 'scan', 'log', 'mail', 'daemon', 'hooks', 'response')
+SECTIONS = ('watch', 'scan', 'log', 'mail', 'daemon', 'hooks', 'response', 'integrity')
 
 
 class ConfigError(Exception):
@@ -245,6 +245,7 @@ def _semantic_problems(cfg):
         except (KeyError, IndexError, ValueError) as exc:
             problems.append('[mail] subject: bad template (%s); use {ip} and {host}' % exc)
     problems.extend(_response_problems(cfg))
+    problems.extend(_integrity_problems(cfg.get('integrity')))
     return problems
 
 
@@ -282,6 +283,24 @@ def _response_problems(cfg):
     if isinstance(mail, dict) and isinstance(mail.get('owner_address'), str) and \
             mail['owner_address'] and '{owner}' not in mail['owner_address']:
         problems.append('[mail] owner_address: %r lacks {owner}' % mail['owner_address'])
+    return problems
+
+
+def _integrity_problems(section):
+    """[integrity] URL templates: http(s) and only the placeholders the lookup fills in."""
+    problems = []
+    for key, names in (('core_checksums_url', ('version', 'locale')),
+                       ('plugin_checksums_url', ('slug', 'version'))):
+        value = section.get(key) if isinstance(section, dict) else None
+        if not isinstance(value, str):
+            continue
+        try:
+            value.format(**{n: 'x' for n in names})
+        except (KeyError, IndexError, ValueError) as exc:
+            problems.append('[integrity] %s: bad template (%s); use %s' % (
+                key, exc, ' and '.join('{%s}' % n for n in names)))
+        if not value.startswith(('http://', 'https://')):
+            problems.append('[integrity] %s: not an http(s) URL' % key)
     return problems
 
 

@@ -101,6 +101,8 @@ class Pipeline(object):
         if finding.suspicious and self.rules.is_allowed(path):
             finding = finding._replace(suspicious=False, note='path allowlisted')
         self.counts['files'] += 1
+        if finding.known_good:
+            self.counts['known_good'] += 1
         if self.sinks.new_file(finding, candidate) is False:      # not in the new-files log
             floor = self._floor if self._floor is not None else self.clock()
             self.unlogged = floor if self.unlogged is None else min(self.unlogged, floor)

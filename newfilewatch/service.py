@@ -24,8 +24,10 @@ from newfilewatch import safefile
 from newfilewatch import state
 from newfilewatch import sysctl
 from newfilewatch import webhook
+from newfilewatch import wordpress
 from newfilewatch.escape import escape_name
 from newfilewatch.engine import Engine
+from newfilewatch.integrity import Integrity
 from newfilewatch.pipeline import Pipeline
 from newfilewatch.rules import PathRules
 from newfilewatch.scanner import Scanner
@@ -45,10 +47,20 @@ class ServiceError(Exception):
 def make_engine(scan_cfg):
     """The rule engine for a [scan] section; cached because compiling it costs a noticeable part
     of start-up and `load_config` already built it once to validate the rule names."""
+    # hook (issue 13): integrity.* names are valid in disabled_rules; integrity.py honours them
+    scan_cfg = scan_cfg._replace(disabled_rules=tuple(
+        r for r in scan_cfg.disabled_rules if r not in wordpress.RULES))
     try:
         return Engine.from_config(scan_cfg, logger=log)
     except ValueError as exc:
         raise configmod.ConfigError('(config)', ['[scan] %s' % exc])
+
+
+def make_scanner(cfg, live=True):
+    """The scanner for a config; `live` (the daemon) uses WordPress checksums only to skip
+    known-good files, fetched in the background (see integrity.py)."""
+    return Scanner(make_engine(cfg.scan), cfg.scan.max_bytes, cfg.scan.allow_sha256,
+                   integrity=Integrity.from_config(cfg.integrity, cfg.scan, live=live, logger=log))
 
 
 def configure_logging(cfg, foreground):
@@ -165,7 +177,7 @@ class Service(object):
 
     def _build(self, cfg):
         rules = PathRules.from_config(cfg)
-        scanner = Scanner(make_engine(cfg.scan), cfg.scan.max_bytes, cfg.scan.allow_sha256)
+        scanner = make_scanner(cfg)
         self._make_outputs(cfg)
         self.pipeline = Pipeline(scanner, rules, self.outputs)
         self.watcher = fanwatch.make_watcher(
@@ -381,7 +393,7 @@ class Service(object):
             if old.watch_override:
                 new = configmod.with_watch_dirs(new, old.watch_override)
             rules = PathRules.from_config(new)
-            scanner = Scanner(make_engine(new.scan), new.scan.max_bytes, new.scan.allow_sha256)
+            scanner = make_scanner(new)
         except configmod.ConfigError as exc:
             log.error('reload refused, keeping the running config: %s', '; '.join(exc.problems))
             self.outputs.emit('error', time.time(), message='reload refused: %s' % '; '.join(

@@ -23,6 +23,7 @@ NEEDS_SYSTEM = {'test_cli', 'test_mailer', 'test_alerts', 'test_daemon', 'test_i
                 'test_privileges', 'test_rpm', 'test_packaging', 'test_scriptlets',
                 'test_hooks', 'test_webhook', 'test_quarantine', 'test_owners', 'test_throttle',
                 'test_report'}
+NEEDS_SYSTEM |= {'test_scancmd', 'test_checksums', 'test_integrity'}   # loopback HTTP servers
 NEEDS_SYSTEM |= {'test_fanwatch'}      # mounts ext4 (loop), tmpfs and ramfs as root
 
 # What the pure tests may not use: the runtime libraries and the test-only ones.

@@ -306,12 +306,13 @@ def test_reload_refuses_a_broken_config_with_lsb_6(tmp_path):
 
 
 def test_rules_lists_every_name_the_engine_accepts_for_disabling():
+    from newfilewatch import wordpress
     from newfilewatch.engine import Engine
     res = nfw('rules')
     assert res.returncode == 0
     listed = set(line.split()[0] for line in res.stdout.splitlines() if line.strip() and
                  not line.startswith(('A file', 'YARA')))
-    assert listed == set(Engine().rule_names())
+    assert listed == set(Engine().rule_names()) | set(wordpress.RULES)
 
 
 def test_scan_follows_a_named_symlink_root_but_no_link_below_it(tmp_path):
