@@ -238,6 +238,9 @@ _TABLE = [
     ('php.steal.hidden_log', 'high', 8, 8, 'php-stealer',
      'request data (form fields, cookies) is written into a file named like an image or a '
      'stylesheet: a stolen-data drop box hidden among static files'),
+    ('php.seo.cloaking', 'high', 8, 8, 'php-seo',
+     'search-engine crawlers (by User-Agent or Referer) are served content fetched from '
+     'elsewhere, or visitors from search engines are redirected away: SEO-spam cloaking'),
     ('analysis.budget', 'high', 10, 10, 'engine',
      'the file exhausted the per-file analysis budget ([scan] max_cpu): reported rather than '
      'passed unread; a crafted file may be trying to tire the scanner'),

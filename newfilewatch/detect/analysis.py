@@ -132,6 +132,7 @@ class Analysis(object):
         self.only_sources = False   # True in a restricted() copy: only its predicate is a source
         self.call_source = None     # and calls this predicate accepts (index of the name token)
         self.pass_through = PASS_THROUGH
+        self.sanitizers = SANITIZERS
         self._direct = None
 
     # --- helpers -------------------------------------------------------------------------
@@ -295,12 +296,12 @@ class Analysis(object):
             kind = t[0]
             if kind == 'V':
                 name = t[1]
+                if self.source_at(k, scope) or (scope, name) in tainted:
+                    return t[2]
                 if k + 3 < j and toks[k + 1][1] in (b'->', b'?->') and toks[k + 2][0] == 'I' and \
                         toks[k + 3][1] == b'(' and toks[k + 2][1] not in tfuncs:
                     k = self.p.close_of(k + 3) + 1      # $obj->method(..): the object's answer
                     continue
-                if self.source_at(k, scope) or (scope, name) in tainted:
-                    return t[2]
                 if extracted and name not in self.assigned_in[scope] and name != b'this' and \
                         not name.startswith(b'_') and name not in (b'GLOBALS',):
                     return t[2]
@@ -335,7 +336,7 @@ class Analysis(object):
                                 b'str_replace', b'array', b'list', b'isset') and name not in self.p.by_name:
                         k = self.p.close_of(k + 1) + 1
                         continue
-                    if name in SANITIZERS and (k == 0 or toks[k - 1][1] not in (b'->', b'::')):
+                    if name in self.sanitizers and (k == 0 or toks[k - 1][1] not in (b'->', b'::')):
                         k = self.p.close_of(k + 1) + 1
                         continue
                     if name in (b'preg_replace', b'str_replace') and self._whitelists(k + 1, scope):
@@ -434,7 +435,7 @@ class Analysis(object):
             self._direct = other
         return self._direct
 
-    def restricted(self, is_source, call_source=None):
+    def restricted(self, is_source, call_source=None, pass_through=None):
         """A copy whose taint starts only at tokens `is_source(k)` accepts (payment fields,
         passwords...), with the same folding and program: one taint engine, other sources."""
         other = copy.copy(self)
@@ -443,6 +444,9 @@ class Analysis(object):
         other.only_sources = True
         other.source_at = lambda k, scope: is_source(k)
         other.call_source = call_source
+        if pass_through is not None:
+            other.pass_through = pass_through
+            other.sanitizers = SANITIZERS - pass_through
         other._taint()
         self.work = other.work
         return other

@@ -35,21 +35,48 @@ WRITES = {b'file_put_contents': (0, 1), b'fwrite': (None, 1), b'fputs': (None, 1
 
 
 def secret_source(an, k):
-    """Token k is a $_POST/$_GET/$_REQUEST/$_COOKIE element whose literal key (at any depth)
-    names card data ('card') or a secret ('secret'); else None."""
+    """Token k starts a read of card data ('card') or a secret ('secret'): a variable whose
+    chain of subscripts, properties and accessor calls names such a field, whatever the
+    framework ($_POST['cc_number'], $pay['cc_cid'], $this->request->post['cc_cvv2'],
+    $this->getRequest()->getParam('payment')); else None."""
     toks = an.toks
     t = toks[k]
-    if t[0] != 'V' or t[1] not in (b'_POST', b'_GET', b'_REQUEST', b'_COOKIE', b'HTTP_POST_VARS'):
+    if t[0] != 'V':
         return None
-    m, kind, n = k + 1, None, len(toks)
-    while m + 2 < n and toks[m][1] == b'[' and toks[m + 1][0] == 'S' and toks[m + 2][1] == b']':
-        key = toks[m + 1][1]
-        if _CARD_KEY.match(key):
-            kind = 'card'
-        elif kind is None and _SECRET_KEY.match(key):
-            kind = 'secret'
-        m += 3
+    if k > 0 and toks[k - 1][1] in (b'->', b'::'):
+        return None
+    m, kind, n, steps = k + 1, None, len(toks), 0
+    while m < n and steps < 10:
+        steps += 1
+        v = toks[m][1]
+        if v in (b'->', b'?->', b'::') and m + 1 < n and toks[m + 1][0] == 'I':
+            m += 2
+            continue
+        if v in (b'[', b'(') and toks[m][0] == 'O':
+            close = an.p.match[m]
+            if close <= m:
+                break
+            if m + 1 < close and toks[m + 1][0] == 'S':
+                key = toks[m + 1][1]
+                if _CARD_KEY.match(key):
+                    kind = 'card'
+                elif kind is None and _SECRET_KEY.match(key):
+                    kind = 'secret'
+            m = close + 1
+            continue
+        break
+    if kind is None:
+        return None
+    # a write TO the field ($data['cc_number'] = ...) is not a read of it
+    if m < n and toks[m][0] == 'O' and toks[m][1] in (b'=', b'.='):
+        return None
     return kind
+
+
+# Encoding does not make stolen data any less stolen: these pass it on in the stealer taint.
+_ENCODERS = frozenset((b'base64_encode', b'json_encode', b'serialize', b'http_build_query',
+                       b'urlencode', b'rawurlencode', b'bin2hex', b'strrev', b'str_rot13',
+                       b'implode', b'join', b'sprintf', b'trim', b'var_export', b'print_r'))
 
 
 def run(an):
@@ -59,6 +86,7 @@ def run(an):
     _writes(an, out)
     _fetch_and_write(an, out)
     _request_to_media(an, out)
+    _cloaking(an, out)
     _tracks(an, out)
     _key_gate(an, out)
     _odd_includes(an, out)
@@ -174,9 +202,12 @@ def _exfiltration(an, out):
     toks = an.toks
     card = any(t[0] == 'V' and secret_source(an, k) == 'card' for k, t in enumerate(toks))
     secret = card or any(t[0] == 'V' and secret_source(an, k) for k, t in enumerate(toks))
-    if not secret:
+    by_name = any(t[0] == 'V' and _SECRET_KEY.match(t[1]) for t in toks)
+    if not secret and not by_name:
         return
-    sec = an.restricted(lambda k: secret_source(an, k) is not None)
+    sec = an.restricted(lambda k: secret_source(an, k) is not None,
+                        pass_through=an.pass_through | _ENCODERS)
+    named = None                    # $password itself (a hook's parameter, a form's field)
     profile = any(t[0] == 'S' and t[1] in _FINGERPRINT for t in toks)
     for c in an.p.calls:
         if c.kind != 'name' or c.name not in EXFIL:
@@ -186,6 +217,12 @@ def _exfiltration(an, out):
                 continue
             s, e = c.args[idx]
             pos = sec.tainted_range(s, e, c.scope)
+            if pos < 0 and by_name and c.name in (b'mail', b'wp_mail') and _literal_address(an, c):
+                # a variable named like a password, mailed to an address written in the code
+                if named is None:
+                    named = an.restricted(lambda k: toks[k][0] == 'V' and bool(_SECRET_KEY.match(toks[k][1])),
+                                          pass_through=an.pass_through | _ENCODERS)
+                pos = named.tainted_range(s, e, c.scope)
             if pos < 0:
                 continue
             kind = 'card' if card else 'secret'
@@ -194,6 +231,8 @@ def _exfiltration(an, out):
             if c.name in (b'file_get_contents', b'fopen', b'file', b'get_headers', b'curl_init', b'header') and \
                     not _url_call(an, c):
                 continue
+            if c.name == b'curl_setopt' and not _disguised(an, c, s, e):
+                continue                  # a gateway POSTing the card to its API does this too
             if kind == 'card':
                 out.append(('php.steal.card_data', c.pos,
                             'payment card fields from the request go to %s()' % c.name.decode()))
@@ -204,6 +243,24 @@ def _exfiltration(an, out):
                 out.append(('php.steal.victim_profile', c.pos,
                             'the victim\'s address and browser are recorded with them'))
             break
+
+
+def _literal_address(an, c):
+    """Is the recipient an address written in the code (not the user's own)?"""
+    if not c.args:
+        return False
+    v, _f = an.fold(c.args[0], c.scope)
+    return isinstance(v, bytes) and b'@' in v and b' ' not in v.strip()
+
+
+def _disguised(an, c, s, e):
+    """Card data sent by curl the way a skimmer does it (encoded, or to a plain-http URL),
+    not the way a payment gateway does (form fields or JSON over https)."""
+    toks = an.toks
+    words = set(toks[k][1] for k in range(s, e) if toks[k][0] == 'I')
+    if words & {b'base64_encode', b'strrev', b'str_rot13', b'bin2hex', b'gzdeflate', b'gzcompress'}:
+        return True
+    return any(t[0] == 'S' and t[1][:7].lower() == b'http://' for t in toks)
 
 
 def _url_call(an, c):
@@ -233,11 +290,22 @@ def _writes(an, out):
             continue
         path_idx, data_idx = WRITES[c.name]
         data, f = an.fold(c.args[data_idx], c.scope)
-        if not isinstance(data, bytes) or len(data) < 12:
-            continue
         path = None
         if path_idx is not None:
             path, _f = an.fold(c.args[path_idx], c.scope)
+        if not isinstance(data, bytes):
+            # $rules . $old: judge the pieces the code wrote itself
+            rules = _pieces(an, c.args[data_idx], c.scope)
+            where = path if isinstance(path, bytes) else _pieces(an, c.args[path_idx], c.scope) \
+                if path_idx is not None else b''
+            m = _HANDLER.search(rules[:65536])
+            if m and (b'htaccess' in where.lower() or b'.user.ini' in where.lower()):
+                out.append(('php.dropper.server_config', c.pos,
+                            'writes server configuration (rewrite/handler rules): ' +
+                            m.group(0).strip().decode('latin-1')))
+            continue
+        if len(data) < 12:
+            continue
         decoded = bool(f and (f.used_decoder or f.used_bitwise))
         if _HANDLER.search(data[:65536]) and (path is None or not isinstance(path, bytes) or
                                               b'htaccess' in path.lower() or b'.user.ini' in path.lower()):
@@ -287,6 +355,58 @@ def _request_to_media(an, out):
             out.append(('php.steal.hidden_log', c.pos,
                         'writes request data into %s, a file named like a static asset' % _show(path)))
             return
+
+
+def _pieces(an, rng, scope, depth=0):
+    """The literal text an expression is built from: its strings and the folded values of
+    its variables, joined (for judging content that does not fold as a whole)."""
+    toks = an.toks
+    out = []
+    for k in range(rng[0], min(rng[1], rng[0] + 200)):
+        t = toks[k]
+        if t[0] == 'S':
+            out.append(t[1])
+        elif t[0] == 'T':
+            out.extend(p for p in t[1] if isinstance(p, bytes))
+        elif t[0] == 'V':
+            v = an.folder(scope).lookup(t[1])
+            if isinstance(v, bytes):
+                out.append(v)
+            elif depth < 2:
+                for a in an._assigns_of.get((scope, t[1]), ())[:4]:
+                    out.append(_pieces(an, a.rhs, scope, depth + 1))
+    return b'\n'.join(out)
+
+
+_BOT_NAMES = re.compile(rb'(?i)googlebot|bingbot|slurp|yandex|baiduspider|google|bing|yahoo')
+_CLOAK_KEYS = frozenset((b'HTTP_USER_AGENT', b'HTTP_REFERER'))
+
+
+def _cloaking(an, out):
+    """Search engines served something else than visitors: the User-Agent or Referer is
+    compared with crawler/search names and the file fetches remote content or redirects
+    away.  (Sites check for bots too, but not to hand them a page from elsewhere.)"""
+    toks = an.toks
+    ua = [t for t in toks if t[0] == 'S' and t[1] in _CLOAK_KEYS]
+    if not ua:
+        return
+    bots = [t for t in toks if t[0] == 'S' and _BOT_NAMES.search(t[1]) and len(t[1]) < 200]
+    if not bots:
+        return
+    fetch = _fetch_source(an)
+    for k, t in enumerate(toks):
+        if t[0] != 'I' or k + 1 >= len(toks) or toks[k + 1][1] != b'(':
+            continue
+        if fetch(k):
+            out.append(('php.seo.cloaking', t[2],
+                        'serves search-engine crawlers (User-Agent/Referer) content fetched from elsewhere'))
+            return
+        if t[1] == b'header' and k + 2 < len(toks) and toks[k + 2][0] in ('S', 'T'):
+            first = toks[k + 2][1] if toks[k + 2][0] == 'S' else (toks[k + 2][1][0] if isinstance(toks[k + 2][1][0], bytes) else b'')
+            if first[:9].lower() == b'location:' and b'http' in first.lower():
+                out.append(('php.seo.cloaking', t[2],
+                            'sends visitors coming from search engines to another site'))
+                return
 
 
 def _tracks(an, out):
