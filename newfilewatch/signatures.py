@@ -230,6 +230,9 @@ _TABLE = [
     ('php.backdoor.hardcoded_key', 'medium', 5, 5, 'php-dropper',
      'request input is compared with a hard-coded md5/sha1/sha256 digest: the password of a '
      'backdoor (applications compare with stored, not literal, hashes)'),
+    ('php.include.media_file', 'critical', 12, 12, 'php-dropper',
+     'include/require of an icon, image or font: PHP hidden in a file nobody reads as code '
+     '(the favicon_*.ico infection)'),
     ('php.include.hidden_file', 'high', 8, 8, 'php-dropper',
      'include/require of a file that is not a PHP script (an .ico, image, .txt...): code '
      'hidden where nobody looks for it'),

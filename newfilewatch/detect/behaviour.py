@@ -97,6 +97,7 @@ _FETCHERS = frozenset((b'file_get_contents', b'file', b'fopen', b'readfile', b'f
                        b'stream_get_contents_x'))
 _HEX_DIGEST = re.compile(rb'^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$')
 _ODD_INCLUDE = re.compile(rb'(?i)\.(?:ico|png|jpe?g|gif|bmp|svg|txt|log|bak|tmp|dat|db|css|js|json|zip|mp3|ttf|woff2?)$')
+_MEDIA_INCLUDE = re.compile(rb'(?i)\.(?:ico|png|jpe?g|gif|bmp|svg|webp|mp3|mp4|ttf|otf|woff2?|eot)$')
 _ESCAPE = re.compile(rb'\\(?:x[0-9a-fA-F]{1,2}|[0-7]{2,3})')
 
 
@@ -190,7 +191,10 @@ def _odd_includes(an, out):
             continue
         raw = data[toks[s][2]:toks[e - 1][2] + 2 + len(v) * 4] if e > s else b''
         escaped = len(_ESCAPE.findall(raw[:4096])) >= 4
-        if _ODD_INCLUDE.search(v.strip()):
+        if _MEDIA_INCLUDE.search(v.strip()):
+            out.append(('php.include.media_file', c.pos,
+                        'runs an icon/image/font as PHP: %s' % _show(v)))
+        elif _ODD_INCLUDE.search(v.strip()):
             out.append(('php.include.hidden_file', c.pos,
                         'runs a file that is not a PHP script as PHP: %s' % _show(v)))
         elif escaped:
@@ -423,6 +427,9 @@ def _tracks(an, out):
         elif c.name == b'touch' and len(c.args) >= 2:
             s, e = c.args[1]
             words = [toks[k][1] for k in range(s, e) if toks[k][0] == 'I']
+            if e - s == 1 and toks[s][0] == 'V':         # $mt = filemtime($other); touch($f, $mt)
+                for a in an._assigns_of.get((c.scope, toks[s][1]), ())[:4]:
+                    words.extend(toks[k][1] for k in range(*a.rhs) if toks[k][0] == 'I')
             v, _f = an.fold(c.args[1], c.scope)
             if b'filemtime' in words or b'strtotime' in words or b'mktime' in words or \
                     isinstance(v, int) and 0 < v < 1700000000:
