@@ -46,10 +46,12 @@ def secret_source(an, k):
     if k > 0 and toks[k - 1][1] in (b'->', b'::'):
         return None
     m, kind, n, steps = k + 1, None, len(toks), 0
+    request = t[1] in _REQUEST_VARS
     while m < n and steps < 10:
         steps += 1
         v = toks[m][1]
         if v in (b'->', b'?->', b'::') and m + 1 < n and toks[m + 1][0] == 'I':
+            request = request or toks[m + 1][1] in _REQUEST_ACCESSORS
             m += 2
             continue
         if v in (b'[', b'(') and toks[m][0] == 'O':
@@ -65,14 +67,17 @@ def secret_source(an, k):
             m = close + 1
             continue
         break
-    if kind is None:
-        return None
+    if kind is None or kind == 'secret' and not request:
+        return None         # passwords live in many objects (HTTP clients, DB configs)
     # a write TO the field ($data['cc_number'] = ...) is not a read of it
     if m < n and toks[m][0] == 'O' and toks[m][1] in (b'=', b'.='):
         return None
     return kind
 
 
+_REQUEST_VARS = frozenset((b'_POST', b'_GET', b'_REQUEST', b'_COOKIE', b'HTTP_POST_VARS', b'HTTP_GET_VARS'))
+_REQUEST_ACCESSORS = frozenset((b'request', b'getrequest', b'post', b'getpost', b'getparam', b'getparams',
+                                b'input', b'query', b'get_param', b'get_body_params', b'param'))
 # Encoding does not make stolen data any less stolen: these pass it on in the stealer taint.
 _ENCODERS = frozenset((b'base64_encode', b'json_encode', b'serialize', b'http_build_query',
                        b'urlencode', b'rawurlencode', b'bin2hex', b'strrev', b'str_rot13',
@@ -382,7 +387,13 @@ def _pieces(an, rng, scope, depth=0):
     return b'\n'.join(out)
 
 
-_BOT_NAMES = re.compile(rb'(?i)googlebot|bingbot|slurp|yandex|baiduspider|google|bing|yahoo')
+_CRAWLERS = re.compile(rb'(?i)googlebot|bingbot|slurp|yandex|baiduspider|duckduckbot|msnbot|adsbot|mediapartners')
+_ENGINES = re.compile(rb'(?i)google|bing|yahoo|yandex|baidu|msn|aol|duckduckgo')
+
+
+def _names_engines(text):
+    """A crawler's name, or two search engines named together ('google|bing|yahoo')."""
+    return bool(_CRAWLERS.search(text)) or len(set(m.group(0).lower() for m in _ENGINES.finditer(text))) >= 2
 _CLOAK_KEYS = frozenset((b'HTTP_USER_AGENT', b'HTTP_REFERER'))
 
 
@@ -394,7 +405,7 @@ def _cloaking(an, out):
     ua = [t for t in toks if t[0] == 'S' and t[1] in _CLOAK_KEYS]
     if not ua:
         return
-    bots = [t for t in toks if t[0] == 'S' and _BOT_NAMES.search(t[1]) and len(t[1]) < 200]
+    bots = [t for t in toks if t[0] == 'S' and len(t[1]) < 200 and _names_engines(t[1])]
     if not bots:
         return
     fetch = _fetch_source(an)
