@@ -641,8 +641,9 @@ class Analysis(object):
             if name is None:
                 continue
             if name in CODE_SINKS or name in prog_mod.INCLUDES:
-                self.capability = True
                 idx = 1 if name == b'create_function' else 0
+                if idx < len(c.args) and not self._plain_path(c.args[idx]):
+                    self.capability = True      # include 'lib.php' is no capability; include $x is
                 pos = self.arg_tainted(c, idx)
                 if name == b'create_function' and pos < 0:
                     pos = self.arg_tainted(c, 0)
@@ -716,6 +717,20 @@ class Analysis(object):
                         rv, rf = self.fold(c.args[1], c.scope)
                         if isinstance(rv, bytes) and rf and (rf.used_decoder or rf.used_bitwise):
                             self.payloads.append((c.pos, rv, True))
+
+    def _plain_path(self, rng):
+        """An argument made of literals and constants only (__DIR__ . '/lib.php')."""
+        toks = self.toks
+        for k in range(rng[0], rng[1]):
+            t = toks[k]
+            if t[0] in ('S', 'N') or t[0] == 'O' and t[1] in (b'.', b'(', b')'):
+                continue
+            if t[0] == 'I' and (k + 1 >= rng[1] or toks[k + 1][1] != b'('):
+                continue
+            if t[0] == 'I' and t[1] in (b'dirname', b'basename', b'realpath'):
+                continue
+            return False
+        return True
 
     def _method_callback(self, c):
         """$arrayObject->uasort('assert'): SPL containers take callbacks too."""

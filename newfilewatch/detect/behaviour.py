@@ -405,12 +405,24 @@ def _cloaking(an, out):
     ua = [t for t in toks if t[0] == 'S' and t[1] in _CLOAK_KEYS]
     if not ua:
         return
-    bots = [t for t in toks if t[0] == 'S' and len(t[1]) < 200 and _names_engines(t[1])]
+    bots = [k for k, t in enumerate(toks) if t[0] == 'S' and len(t[1]) < 200 and _names_engines(t[1])]
     if not bots:
         return
     fetch = _fetch_source(an)
+    scope = an.p.scope
+    near = set()
+    for b in bots:                      # what the crawler test decides: the code around it
+        for k in range(max(0, b - 200), min(len(toks), b + 600)):
+            if scope[k] == scope[b]:
+                near.add(k)
+    for b in bots:                      # a crawler test in a function: where the function is called
+        f = an.p.by_id.get(scope[b])
+        if f is not None and f.name:
+            for c in an.p.calls:
+                if c.kind == 'name' and c.name == f.name:
+                    near.update(range(c.paren, min(len(toks), c.paren + 400)))
     for k, t in enumerate(toks):
-        if t[0] != 'I' or k + 1 >= len(toks) or toks[k + 1][1] != b'(':
+        if t[0] != 'I' or k + 1 >= len(toks) or toks[k + 1][1] != b'(' or k not in near:
             continue
         if fetch(k):
             out.append(('php.seo.cloaking', t[2],
