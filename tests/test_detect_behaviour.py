@@ -166,3 +166,8 @@ def test_skipping_analytics_for_crawlers_is_not_cloaking():
     src = (b"<?php if (stripos($_SERVER['HTTP_USER_AGENT'], 'googlebot') === false) {\n"
            b"  echo '<script src=\"/stats.js\"></script>'; }")
     assert 'php.seo.cloaking' not in found(src)
+
+
+def test_a_template_method_named_include_is_not_an_include():
+    src = b"<?= $this->include('assets/images/icon-minus.svg'); ?>"
+    assert found(src) == set()

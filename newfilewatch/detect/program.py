@@ -232,6 +232,8 @@ class Program(object):
             elif kind == 'I':
                 if v == b'goto':
                     self.gotos += 1
+                elif k > 0 and toks[k - 1][1] in (b'->', b'?->', b'::', b'function'):
+                    pass                                   # $view->include(...): a method
                 elif v in INCLUDES or v == b'eval' and (k + 1 >= n or toks[k + 1][1] != b'('):
                     e = self.expr_end(k + 1)
                     self.calls.append(Call('name', v, None, k, e, [(k + 1, e)], scope[k], t[2]))
