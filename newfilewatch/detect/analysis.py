@@ -239,6 +239,9 @@ class Analysis(object):
                     cur = base if len(base) <= 100000 else None
                 elif a.op == b'=':
                     cur = v
+                elif a.op == b'.=' and v is None and cur is not None and self._loop_of(a) is not None:
+                    v = self._unrolled(a, self._loop_of(a))     # foreach (..) { $out .= f($p); }
+                    cur = None if v is None else fold.to_bytes(cur) + v
                 elif a.op == b'.=' and cur is not None and v is not None:
                     try:
                         cur = fold.to_bytes(cur) + fold.to_bytes(v)
@@ -717,6 +720,42 @@ class Analysis(object):
                         rv, rf = self.fold(c.args[1], c.scope)
                         if isinstance(rv, bytes) and rf and (rf.used_decoder or rf.used_bitwise):
                             self.payloads.append((c.pos, rv, True))
+
+    def _loop_of(self, a):
+        """The foreach whose body holds assignment `a` and whose value variable its right
+        side reads, or None."""
+        if len(self.p.loops) > 512:
+            return None                   # bounded: unrolling is for decoders, not for apps
+        for loop in self.p.loops:
+            src, var, b, e, scope = loop
+            if scope == a.scope and b <= a.lhs[0] < e and any(
+                    self.toks[k][0] == 'V' and self.toks[k][1] == var for k in range(*a.rhs)):
+                return loop
+        return None
+
+    def _unrolled(self, a, loop):
+        """What `$out .= expr($v)` appends over a loop on a known array (decoding loops)."""
+        src, var, b, e, scope = loop
+        arr, _f = self.fold(src, scope)
+        if not isinstance(arr, dict) or len(arr) > 4096:
+            return None
+        base = self.folder(scope)
+        out = []
+        for item in arr.values():
+            f = fold.Folder(self.toks, self.data, self.fbudget,
+                            lambda n, item=item: item if n == var else base.lookup(n),
+                            self.consts, self.literal_funcs, self.computed_vars, self.decoded_vars)
+            v = f.fold(a.rhs[0], a.rhs[1])
+            if v is None:
+                return None
+            try:
+                out.append(fold.to_bytes(v))
+            except fold.Unknown:
+                return None
+            if f.used_decoder or f.used_bitwise:
+                self.decoded_vars.add(a.target)
+            self.computed_vars.add(a.target)
+        return b''.join(out)
 
     def _plain_path(self, rng):
         """An argument made of literals and constants only (__DIR__ . '/lib.php')."""

@@ -123,13 +123,26 @@ def _fetch_source(an):
         if a.rhs[0] < a.rhs[1] and _is_url_literal(toks[a.rhs[0]]) and isinstance(a.target, bytes):
             url_vars.add(a.target)
 
+    memo = {}
+
     def pred(k):
         name = toks[k][1]
         if name == b'curl_exec':
             return True
         if name in _FETCHERS and k + 2 < len(toks):
             arg = toks[k + 2]
-            return _is_url_literal(arg) or arg[0] == 'V' and arg[1] in url_vars
+            if _is_url_literal(arg) or arg[0] == 'V' and arg[1] in url_vars:
+                return True
+            if k not in memo:                  # self::URL . $x, base64_decode('aHR0cDov...')
+                e = an.p.expr_end(k + 2, stop=(b',', b')'))
+                v, _f = an.fold((k + 2, e), an.p.scope[k])
+                if not isinstance(v, bytes):            # the leading operand: the URL's start
+                    d = an.p.expr_end(k + 2, stop=(b'.', b',', b')'))
+                    v, _f = an.fold((k + 2, min(d, e)), an.p.scope[k])
+                if not isinstance(v, bytes):
+                    v = _pieces(an, (k + 2, e), an.p.scope[k])
+                memo[k] = v.lstrip()[:6].lower() in (b'http:/', b'https:', b'ftp://')
+            return memo[k]
         return False
     return pred
 
@@ -143,6 +156,7 @@ def _fetch_and_write(an, out):
     if not writes:
         return
     fetched = an.restricted(lambda k: False, _fetch_source(an))
+    written = {}                      # path variable -> the write that put fetched code there
     for c in writes:
         path_idx, data_idx = WRITES[c.name]
         s, e = c.args[data_idx]
@@ -151,12 +165,22 @@ def _fetch_and_write(an, out):
         php = False
         if path_idx is not None:
             ps, pe = c.args[path_idx]
-            last = toks[pe - 1]
             v, _f = an.fold((ps, pe), c.scope)
-            php = isinstance(v, bytes) and v.lower().endswith((b'.php', b'.phtml', b'.php5')) or \
-                last[0] == 'S' and last[1].lower().endswith((b'.php', b'.phtml'))
+            if not isinstance(v, bytes):
+                v = _pieces(an, (ps, pe), c.scope)      # DOCUMENT_ROOT . '/x.php': the code's part
+            php = v.strip().lower().endswith((b'.php', b'.phtml', b'.php5', b'.phar'))
+        if path_idx is not None and c.args[path_idx][1] - c.args[path_idx][0] == 1 and \
+                toks[c.args[path_idx][0]][0] == 'V':
+            written[(c.scope, toks[c.args[path_idx][0]][1])] = c
         if php:                        # other files: the byte rules' php.dropper.remote_write
             out.append(('php.dropper.fetched_php', c.pos, 'writes what it fetched from a URL into a .php file'))
+    for c in an.p.calls:               # ... and then runs it: include $tmp
+        if c.kind == 'name' and c.name in (b'include', b'include_once', b'require', b'require_once') and \
+                c.args and c.args[0][1] - c.args[0][0] == 1:
+            t = toks[c.args[0][0]]
+            if t[0] == 'V' and (c.scope, t[1]) in written:
+                out.append(('php.code.fetched_code', c.pos, 'includes the file it just wrote with code fetched from a URL'))
+                break
 
 
 def _key_gate(an, out):
@@ -454,7 +478,9 @@ def _tracks(an, out):
                 for a in an._assigns_of.get((c.scope, toks[s][1]), ())[:4]:
                     words.extend(toks[k][1] for k in range(*a.rhs) if toks[k][0] == 'I')
             v, _f = an.fold(c.args[1], c.scope)
+            minus = any(toks[k][1] == b'-' for k in range(s, e))
             if b'filemtime' in words or b'strtotime' in words or b'mktime' in words or \
+                    b'time' in words and minus or \
                     isinstance(v, int) and 0 < v < 1700000000:
                 out.append(('php.dropper.timestomp', c.pos, 'back-dates a file (touch with a chosen time)'))
 

@@ -724,6 +724,11 @@ class Folder(object):
                 name = v.decode('latin-1').lstrip('\\')
                 args = self.args()
                 return self.call(name, args)
+            if t2 is not None and t2[0] == 'O' and t2[1] == b'::' and self.i + 1 < self.j and \
+                    self.toks[self.i + 1][0] == 'I' and self.toks[self.i + 1][1] in self.consts and \
+                    (self.i + 2 >= self.j or self.toks[self.i + 2][1] != b'('):
+                self.i += 2                      # self::CHECK, Foo::KEY: a class constant
+                return self.consts[self.toks[self.i - 1][1]]
             if t2 is not None and t2[0] == 'O' and t2[1] in (b'::', b'->'):
                 raise Unknown('member')
             key = v.lstrip(b'\\')

@@ -41,6 +41,7 @@ class Program(object):
         self._functions()
         self.calls = []
         self.assigns = []
+        self.loops = []             # foreach: (source range, value var, body start, body end, scope)
         self.gotos = 0
         self.labels = 0
         self._statements()
@@ -294,6 +295,13 @@ class Program(object):
         if k >= c:
             return
         src = (p + 1, k)
+        # the loop body: a { } block or one statement; its value variable is the last one
+        names = [toks[m][1] for m in range(k + 1, c) if toks[m][0] == 'V']
+        b = c + 1
+        if names and b < len(toks):
+            end = self.close_of(b) if toks[b][1] == b'{' else self.expr_end(b, stop=(b';',))
+            if len(self.loops) < 10000:
+                self.loops.append((src, names[-1], b, end, self.scope[p]))
         for m in range(k + 1, c):
             if toks[m][0] == 'V':
                 is_dollar = m > 0 and toks[m - 1][1] == b'$'
@@ -394,7 +402,7 @@ class Program(object):
         return max(j, 0)
 
 
-_ALL_STOPS = frozenset((b';', b',', b')', b']', b'}', b'=>', b'?') + tuple(ASSIGN_OPS))
+_ALL_STOPS = frozenset((b';', b',', b')', b']', b'}', b'=>', b'?', b'.') + tuple(ASSIGN_OPS))
 _RHS_STOP = (b';', b',', b')', b']', b'}', b'=>') + tuple(sorted(ASSIGN_OPS))
 
 
