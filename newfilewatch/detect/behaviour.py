@@ -92,6 +92,7 @@ def run(an):
     _fetch_and_write(an, out)
     _request_to_media(an, out)
     _cloaking(an, out)
+    _admin_creator(an, out)
     _tracks(an, out)
     _key_gate(an, out)
     _odd_includes(an, out)
@@ -458,6 +459,32 @@ def _cloaking(an, out):
                 out.append(('php.seo.cloaking', t[2],
                             'sends visitors coming from search engines to another site'))
                 return
+
+
+_CAP_CHECKS = frozenset((b'current_user_can', b'user_can', b'is_super_admin', b'check_admin_referer',
+                         b'check_ajax_referer', b'wp_verify_nonce', b'is_user_logged_in', b'is_admin'))
+
+
+def _admin_creator(an, out):
+    """An administrator account made where the request decides and nobody is checked:
+    the code path a backdoor adds to a theme or plugin."""
+    toks = an.toks
+    scope = an.p.scope
+    for c in an.p.calls:
+        if c.kind != 'method' or c.name not in (b'set_role', b'add_role') or not c.args:
+            continue
+        s, e = c.args[0]
+        if not (e - s == 1 and toks[s][0] == 'S' and toks[s][1].lower() == b'administrator'):
+            continue
+        sc = c.scope
+        body = [k for k in range(len(toks)) if scope[k] == sc] if sc else range(len(toks))
+        names = set(toks[k][1] for k in body if toks[k][0] in ('I', 'V'))
+        if names & _CAP_CHECKS or not names & {b'wp_create_user', b'wp_insert_user'}:
+            continue
+        if any(toks[k][0] == 'V' and an.source_at(k, sc) for k in body):
+            out.append(('php.backdoor.admin_account', c.pos,
+                        'creates an administrator when a request asks, with no capability check'))
+            return
 
 
 def _tracks(an, out):
