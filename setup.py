@@ -18,7 +18,7 @@ setup(
     long_description=LONG_DESCRIPTION,
     long_description_content_type='text/markdown',
     license='GPL-2.0-or-later',
-    packages=['newfilewatch'],
+    packages=['newfilewatch', 'newfilewatch.detect'],
     package_data={'newfilewatch': ['configspec.ini']},
     python_requires='>=3.6',
     install_requires=[

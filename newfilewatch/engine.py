@@ -25,10 +25,10 @@ import signal
 import threading
 import time
 
-from newfilewatch import decode
+from newfilewatch.detect import decode
 from newfilewatch import escape
 from newfilewatch import model
-from newfilewatch import signatures
+from newfilewatch.detect import weights as signatures
 from newfilewatch import yarascan
 from newfilewatch.detect import analysis as token_analysis
 from newfilewatch.detect import behaviour
