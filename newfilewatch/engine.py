@@ -1,2 +1,5 @@
-"""Kept for imports by older code: the engine now lives in newfilewatch.detect.engine."""
-from newfilewatch.detect.engine import Engine, Verdict      # noqa: F401
+"""Kept for imports by older code: the engine now lives in newfilewatch.detect.engine (and
+its rule families in the other newfilewatch.detect modules)."""
+from newfilewatch.detect.engine import Engine, Verdict
+
+__all__ = ['Engine', 'Verdict']

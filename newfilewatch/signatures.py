@@ -1,4 +1,5 @@
 """Kept for imports by older code: the rule and weight table now lives in
 newfilewatch.detect.weights."""
-from newfilewatch.detect.weights import (           # noqa: F401
-    RULES, SEVERITIES, YARA_PREFIX, Rule, families)
+from newfilewatch.detect.weights import RULES, SEVERITIES, YARA_PREFIX, Rule, families
+
+__all__ = ['RULES', 'SEVERITIES', 'YARA_PREFIX', 'Rule', 'families']
