@@ -75,14 +75,15 @@ class Engine(object):
             except token_analysis.BudgetExceeded as exc:
                 hits.append(model.Hit('analysis.budget', 0, escape.one_line(
                     'analysis stopped: %s; the file is reported unread past that point' % exc,
-                    EXCERPT), 'high', weights.RULES['analysis.budget'].weight))
+                    EXCERPT), 'high', weights.weight('analysis.budget')))
             for rule, weight, excerpt, offset in self.yara.match(data):
                 hits.append(model.Hit(weights.YARA_PREFIX + rule,
                                       data.count(b'\n', 0, offset) + 1 if offset else 0,
                                       escape.one_line(excerpt, EXCERPT), 'high', weight))
         except Exception:                      # never let one hostile file stop the scanner
             self.log.exception('detection engine failed on %s', escape.escape_name(name or ''))
-            hits.append(model.Hit('engine.error', 0, 'internal error (see log)', 'low', 0))
+            hits.append(model.Hit('engine.error', 0, 'internal error (see log)', 'low',
+                                  weights.weight('engine.error')))
         return self._verdict(hits)
 
     def _verdict(self, hits):

@@ -153,7 +153,8 @@ class FileKinds(object):
                         continue
                     odd = not target.endswith(b'.php') or b'://' in target or \
                         target.startswith((b'/tmp', b'/dev/shm', b'data:'))
-                    self.hit('htaccess.auto_prepend', data, m.start(), weight=12 if odd else None)
+                    self.hit('htaccess.auto_prepend', data, m.start(),
+                             variant='odd_target' if odd else None)
 
     # --- CGI scripts, ASP, JSP ----------------------------------------------------------------
     def cgi(self, data):

@@ -9,6 +9,7 @@ import collections
 import itertools
 import re
 
+from newfilewatch.detect import weights
 from newfilewatch.detect.calls import (
     CALLBACKS, CODE_SINKS, DECODERS, OS_SINKS, SQL_LOGINS, SQL_QUERIES, WRITES, _DANGEROUS_BYTES,
     _WORD)
@@ -91,12 +92,12 @@ class _Php(RequestSinks, FormPages, HiddenCode, BuiltNames, Droppers, WrappedSin
         self._dyn_parens = None
         self._prop_calls = None
 
-    def hit(self, rule, pos, text=None, weight=None, key=None):
+    def hit(self, rule, pos, text=None, variant=None, key=None):
         k = (rule, key if key is not None else pos)
         if k in self.reported:
             return
         self.reported.add(k)
-        self.scan.hit(rule, self.data, pos, self.origin, text, weight)
+        self.scan.hit(rule, self.data, pos, self.origin, text, variant)
 
     def run(self):
         data = self.data
@@ -140,7 +141,7 @@ class _Php(RequestSinks, FormPages, HiddenCode, BuiltNames, Droppers, WrappedSin
         before = len(self.scan.hits)
         origin = start if self.origin is None else self.origin
         _Php(self.scan, code, origin, self.depth + 1).run()
-        if any(h.weight >= 4 for h in self.scan.hits[before:]):
+        if any(h.weight >= weights.DECODED_CODE_EVIDENCE for h in self.scan.hits[before:]):
             self.hit('php.obfuscation.decoded_code', start, key='decoded', text=why)
 
     # Calls ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import itertools
 import re
 
 from newfilewatch.detect import decode
+from newfilewatch.detect import weights
 from newfilewatch.detect.calls import (
     CODE_SINKS, DECODERS, _ALL_CALL_BYTES, _DANGEROUS_BYTES, _EXEC_BYTES)
 from newfilewatch.detect.phptext import (
@@ -249,6 +250,6 @@ class HiddenCode(object):
             origin = pos if self.origin is None else self.origin
             sub = type(self)(self.scan, payload, origin, self.depth + 1)
             sub.run()
-            if any(h.weight >= 4 for h in self.scan.hits[before:]):
+            if any(h.weight >= weights.DECODED_CODE_EVIDENCE for h in self.scan.hits[before:]):
                 self.hit('php.obfuscation.decoded_code', pos, key='decoded',
                          text='%s(...) hides code' % '('.join(layer.chain))

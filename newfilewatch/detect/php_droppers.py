@@ -151,7 +151,8 @@ class Droppers(object):
             for start, paren in self.calls.get(name, ())[:16]:
                 dest = _nth_arg(_args(data, paren), 1 if name == 'copy' else 0) or b''
                 if _PHP_DEST.match(dest):
-                    self.hit('php.dropper.remote_write', start, key='phpdest', weight=5,
+                    self.hit('php.dropper.remote_write', start, key='phpdest',
+                             variant='php_destination',
                              text='writes a PHP file: %s' % _excerpt(data, start))
                     return
 

@@ -98,15 +98,15 @@ class AccountEscapes(object):
             name = (_static_string(arg) or decode.fold(arg, None, self.budget) or arg).strip()
             name = name.strip(b'\'"').lower()
             if name in (b'wscript.shell', b'shell.application'):
-                weight = 12
+                variant = 'runs_programs'
             elif name.startswith((b'iis://', b'winnt://')):
-                weight = 10                    # the server's sites, their accounts, passwords
+                variant = 'enumerates_server'  # the server's sites, their accounts, passwords
             elif name.startswith(b'wscript.network'):
-                weight = 8
+                variant = 'network_probe'
             else:
                 continue
             if not _in_comment(data, m.start()):
-                self.hit('php.exec.com_object', data, m.start(), weight=weight,
+                self.hit('php.exec.com_object', data, m.start(), variant=variant,
                          text='COM %s: %s' % (name[:40].decode('latin-1'), _excerpt(data, m.start())))
                 return
 
@@ -126,7 +126,7 @@ class AccountEscapes(object):
         if b'snoitcnufphpretsiger' in rev:
             m = _XSL_PHP_CALL.search(data)   # an XSLT/XPath expression calling system()
             if m and m.group(1).lower() in _EXEC_BYTES:
-                self.hit('php.callback.dangerous_name', data, m.start(), weight=12,
+                self.hit('php.callback.dangerous_name', data, m.start(), variant='xslt_expression',
                          text='registerPHPFunctions() and an expression calling %s: %s' % (
                              m.group(1).decode('latin-1'), _excerpt(data, m.start())))
         if b'moc wen' in rev:
@@ -142,5 +142,6 @@ class AccountEscapes(object):
                     aimed = v is not None and re.search(
                         rb'\$' + v.group(1) + rb'\s*=[^;]{0,200}\$_(?:GET|POST|REQUEST|COOKIE)\b', data)
                     self.hit('php.bypass.restrictions', data, m.start(),
-                             weight=12 if needle == b'daolerp_dl' or aimed else None)
+                             variant='ld_preload' if needle == b'daolerp_dl' else
+                             'aimed_by_request' if aimed else None)
                     return

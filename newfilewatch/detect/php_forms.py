@@ -123,7 +123,7 @@ class FormPages(object):
             first = min(p for name in calls for p, _ in calls[name][:1]) if calls else 0
             self.hit('php.shell.toolkit', first, key='toolkit',
                      text='one page with a form that %s' % ', '.join(_CAP_TEXT[c] for c in sorted(caps)),
-                     weight=8 if 'exec' in caps else 6)
+                     variant=None if 'exec' in caps else 'without_exec')
 
     def form_picks_directory(self, pos, end):
         """Does the request value at pos open the destination (`$_POST['dir'] . '/' ..`)

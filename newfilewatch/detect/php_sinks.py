@@ -182,7 +182,8 @@ class RequestSinks(object):
                         # forms name files in fields; a path riding in a cookie or a custom
                         # header is a control channel that no page shows (not Host: caches
                         # write under HTTP_HOST)
-                        self.hit('php.write.request_path', pos, key='hiddenpath', weight=4,
+                        self.hit('php.write.request_path', pos, key='hiddenpath',
+                                 variant='hidden_path',
                                  text='the destination comes from %s: %s' % (label, _excerpt(data, pos)))
                     self.unchecked_write(callee, pos)
                     if callee in ('move_uploaded_file', 'copy') and via is None and \
@@ -200,7 +201,7 @@ class RequestSinks(object):
                         # it and who it claims to be from is a relay for spam and phishing
                         picked = ', '.join(w for i, w in ((0, 'recipient'), (3, 'headers (From:)'),
                                                           (4, 'envelope sender (-f)')) if i in chosen)
-                        self.hit('php.mailer.request_recipients', pos, key='relay', weight=4,
+                        self.hit('php.mailer.request_recipients', pos, key='relay', variant='relay',
                                  text='the request picks the %s: %s' % (picked, _excerpt(data, pos)))
                     lo = max(0, pos - 800)
                     if _LOOP_BEFORE.search(data[lo:pos].lower()):
@@ -239,7 +240,7 @@ class RequestSinks(object):
                 rule = 'php.call.request_function'
         if rule is not None:
             if rule == 'php.include.request_input' and via is not None:
-                self.hit(rule, pos, weight=5)
+                self.hit(rule, pos, variant='via_variable')
             else:
                 self.hit(rule, pos)
             return ()
@@ -354,7 +355,8 @@ class RequestSinks(object):
             # (a poller, a renderer) give each its own command line.
             same = max((len(v) for k, v in first_args.items() if k.startswith(b'$')), default=0)
             self.hit('php.exec.many_methods', min(methods.values()),
-                     text=', '.join(sorted(methods)), weight=None if same >= 3 else 4)
+                     text=', '.join(sorted(methods)),
+                     variant=None if same >= 3 else 'different_commands')
         if b'`' in data and kw_re is not None:
             self.backtick_keywords()
         for name, idx in CALLBACKS.items():
@@ -378,7 +380,8 @@ class RequestSinks(object):
                 # old applications gave /e a literal template; code in a variable or a call's
                 # result is code from elsewhere, evaluated
                 self.hit('php.preg_replace.eval_modifier', start,
-                         weight=6 if replacement[:1] in (b"'", b'"') else 12)
+                         variant='literal_template' if replacement[:1] in (b"'", b'"') else
+                         'code_from_elsewhere')
                 code = decode.fold(replacement, None, self.scan.budget)
                 if code and b'(' in code and self.depth < 4:
                     self.sub_code(code, start, 'preg_replace /e')

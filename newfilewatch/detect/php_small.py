@@ -147,7 +147,7 @@ class SmallScripts(object):
         # a build technique AND a mostly-symbol text: nobody writes application code so
         self.hit('php.obfuscation.symbol_code', data, where(call.start()),
                  text='%s; calls %s' % (', '.join(builds), call.group(0)[:30].decode('latin-1')),
-                 weight=12 if sparse and len(builds) >= 2 else None)
+                 variant='built_and_sparse' if sparse and len(builds) >= 2 else None)
 
     def callee_may_be_anything(self, code, var):
         """False when every assignment of $var folds to the name of a harmless function."""

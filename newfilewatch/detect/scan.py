@@ -38,7 +38,7 @@ class _Scan(FileKinds, SmallScripts, AccountEscapes):
         self.fbudget = token_fold.Budget()
         self.token_bytes = 0
 
-    def hit(self, rule, data, pos, origin=None, text=None, weight=None):
+    def hit(self, rule, data, pos, origin=None, text=None, variant=None):
         spec = weights.RULES[rule]
         if origin is not None:
             line = self.line_of(self.data, origin)
@@ -48,7 +48,7 @@ class _Scan(FileKinds, SmallScripts, AccountEscapes):
             if text is None:
                 text = _excerpt(data, pos) if pos is not None else ''
         self.hits.append(model.Hit(rule, line, escape.one_line(text, EXCERPT), spec.severity,
-                                   spec.weight if weight is None else weight))
+                                   weights.weight(rule, variant)))
 
     @staticmethod
     def line_of(data, pos):

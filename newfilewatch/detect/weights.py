@@ -2,9 +2,10 @@
 
 Rules describe what code DOES (request input reaching execution, decoders feeding eval,
 sockets handed to a shell, PHP hidden in images...), never what one known sample looks like,
-so they carry over to shells nobody has seen yet.  The matching itself lives in engine.py;
-this module is the catalogue admins read (``newfilewatch`` prints it) and the single place
-where weights are tuned.
+so they carry over to shells nobody has seen yet.  The matching itself lives in the other
+modules of this package, one per rule family; this module is the catalogue admins read
+(``newfilewatch rules`` prints it) and the single place where weights are tuned: the rules
+name a rule (and a variant of it, see VARIANTS) and never write a number themselves.
 
 Score = sum over rules of min(weight * occurrences, cap).  With the default threshold of 10,
 one 'critical' rule alone makes a file suspicious; 'high' needs one more piece of evidence;
@@ -238,6 +239,53 @@ _TABLE = [
 ]
 
 RULES = collections.OrderedDict((row[0], Rule(*row)) for row in _TABLE)
+
+# Stronger or weaker forms of a rule's evidence, keyed (rule, variant), weight: the rule
+# module names the variant it saw (hit(..., variant=...)).  A variant may weigh more than its
+# rule's cap: the cap then rises to the heaviest hit (Engine._verdict).  Keep the rule's
+# summary above in step: it is what admins read.
+VARIANTS = collections.OrderedDict([
+    # an executable name or a URL as the prepended file, not a .php of the site
+    (('htaccess.auto_prepend', 'odd_target'), 12),
+    # WScript.Shell / Shell.Application run programs; IIS:// and WinNT:// enumerate the
+    # server's sites, accounts and passwords; WScript.Network only probes
+    (('php.exec.com_object', 'runs_programs'), 12),
+    (('php.exec.com_object', 'enumerates_server'), 10),
+    (('php.exec.com_object', 'network_probe'), 8),
+    # php:function('system', ..) in an XSLT/XPath expression after registerPHPFunctions()
+    (('php.callback.dangerous_name', 'xslt_expression'), 12),
+    # LD_PRELOAD for the programs it starts: the disable_functions bypass
+    (('php.bypass.restrictions', 'ld_preload'), 12),
+    # a bypass pointed at a path the client names: the tool in use
+    (('php.bypass.restrictions', 'aimed_by_request'), 12),
+    # a build technique AND a mostly-symbol text come together
+    (('php.obfuscation.symbol_code', 'built_and_sparse'), 12),
+    # a toolkit page without OS commands (five capabilities of the others)
+    (('php.shell.toolkit', 'without_exec'), 6),
+    # the written path rides in a cookie or a custom header (counts on top of the write)
+    (('php.write.request_path', 'hidden_path'), 4),
+    # the request picks two of recipient, From: header and -f sender: a relay
+    (('php.mailer.request_recipients', 'relay'), 4),
+    # the included path came from the request through another variable
+    (('php.include.request_input', 'via_variable'), 5),
+    # three OS command functions, but each given its own command line
+    (('php.exec.many_methods', 'different_commands'), 4),
+    # preg_replace /e with a literal template (old applications) or code from elsewhere
+    (('php.preg_replace.eval_modifier', 'literal_template'), 6),
+    (('php.preg_replace.eval_modifier', 'code_from_elsewhere'), 12),
+    # the fetched content is written to a .php name (counts on top of the write)
+    (('php.dropper.remote_write', 'php_destination'), 5),
+])
+
+# Code that a buffer evaluates or decodes counts as hidden code (php.obfuscation.decoded_code)
+# when it yields a hit at least this heavy: a lone low note (eval of a variable) does not.
+DECODED_CODE_EVIDENCE = 4
+
+
+def weight(rule, variant=None):
+    """The weight of one hit of `rule`, or of its `variant` (KeyError for an unknown one, so
+    a typo in a rule module fails its tests instead of scoring 0)."""
+    return RULES[rule].weight if variant is None else VARIANTS[(rule, variant)]
 
 # YARA hits are named 'yara.<RuleName>'; their weight comes from the rule's meta `weight`.
 YARA_PREFIX = 'yara.'
