@@ -414,7 +414,6 @@ class _Php(RequestSinks, FormPages, HiddenCode, BuiltNames, Droppers, WrappedSin
             j = data.find(needle, j + len(needle))
         return out
 
-    # Sinks that matter even without visible request input ----------------------------------
     def assigned(self, var):
         """Does the file ever give $var a value (assignment, parameter, foreach, global...)?"""
         if var in self._assigned:
