@@ -1,14 +1,22 @@
-"""The alert desk: suspicious Findings in, few, batched, rate-limited, deduplicated mails out.
+"""The alert desk: suspicious Findings in, few, batched, rate-limited, deduplicated deliveries out.
 
-Promise: an alert that add() accepted is mailed (at least once), even across mail-server outages
-and daemon restarts, and is not mailed twice except in one small, documented window.
+One mechanism, several routes: the admin's mail (MailRoute), a chat webhook (webhook.WebhookRoute)
+and the account owners' own mail (owners.OwnerMailRoute) each get a Desk with its own spool
+directory.  The Desk owns durability, batching, the hourly cap, dedupe and retry; a route only
+turns a batch into deliveries and says which alerts were accepted (Delivery), so a route that
+delivers alert by alert (one POST each) acknowledges them one by one and a failure half-way
+resends only the rest.
+
+Promise: an alert that add() accepted is delivered (at least once), even across outages of the
+route and daemon restarts, and is not delivered twice except in one small, documented window.
 
 How:
 - add() writes the alert to the spool dir (temp file, fsync, os.replace, fsync of the dir) before
   it returns, then wakes the worker.  It never touches the network.
 - One worker thread decides when to send (a pure function, `send_at`: batch window, hourly cap,
-  retry backoff), renders ONE mail for everything pending (the highest-scoring `detail_limit`
-  findings in full, the rest counted as "and N more, see LOG"), and hands it to mailer.send.
+  retry backoff) and hands everything pending to the route; the mail route renders ONE mail
+  (the highest-scoring `detail_limit` findings in full, the rest counted as "and N more, see
+  LOG") and hands it to mailer.send.
 - On acceptance it first records the carried alert ids as acknowledged in state.json (fsync'd),
   then deletes their spool files.  start() deletes acknowledged files instead of sending them.
   The window that remains: a crash after the server accepted the mail but before state.json
@@ -311,35 +319,80 @@ class Spool(object):
             pass
 
 
-class AlertDesk(object):
-    """Batches, rate-limits, dedupes and durably delivers alert mails; see the module docstring.
+# What a route did with a batch: the ids it delivered (in any order), the reason it stopped
+# (None when all went out) and whether the counted-only overflow was reported too.
+Delivery = collections.namedtuple('Delivery', 'done error overflow_done')
 
-    `clock` is injectable (tests advance a fake one while the SMTP server is real); so are
-    `retry_base`, `detail_limit`, `poll_interval` and `send` (mailer.send by default).
-    """
 
-    def __init__(self, mail_cfg, host, ip, new_files_log='', clock=time.time, logger=None,
-                 retry_base=RETRY_BASE, retry_max=RETRY_MAX, detail_limit=DETAIL_LIMIT,
-                 poll_interval=POLL_INTERVAL, send=None, max_pending=MAX_PENDING):
+class MailRoute(object):
+    """The admin's alert mail: one mail per batch through mailer.send (all or nothing)."""
+
+    what = 'alert mail'
+
+    def __init__(self, mail_cfg, host, ip, new_files_log='', send=None, detail_limit=DETAIL_LIMIT,
+                 logger=None):
         self.cfg = mail_cfg
         self.host = host
         self.ip = ip
         self.new_files_log = new_files_log
+        self.detail_limit = max(1, int(detail_limit))
+        self.log = logger or logging.getLogger('newfilewatch.alerts')
+        self._send = send or mailer.send
+        self.spool_dir = mail_cfg.spool_dir
+        self.batch_window = mail_cfg.batch_window
+        self.max_per_hour = mail_cfg.max_per_hour
+        self.dedupe_period = mail_cfg.dedupe_period
+
+    def describe(self):
+        return mailer.route_name(self.cfg)
+
+    def wants(self, finding):
+        return True
+
+    def deliver(self, batch, overflow):
+        detailed = pick_detailed(batch, self.detail_limit)
+        more = len(batch) - len(detailed) + overflow
+        ids = [a.id for a in batch]
+        try:
+            message = mailfmt.render([a.finding for a in detailed], self.cfg, self.host, self.ip,
+                                     more=more, log_path=self.new_files_log,
+                                     msgid=mailfmt.stable_msgid(ids, self.host))
+            refused = self._send(message, self.cfg)
+        except mailer.MailError as exc:
+            return Delivery((), str(exc), False)
+        if more:
+            self.log.info('alert mail: %d alert(s) in full, %d counted', len(batch) + overflow - more,
+                          more)
+        if refused:
+            self.log.warning('alert mail: some recipients refused: %s', '; '.join(
+                '%s: %s %s' % (r, c, m) for r, (c, m) in sorted(refused.items())))
+        return Delivery(ids, None, True)
+
+
+class Desk(object):
+    """Batches, rate-limits, dedupes and durably delivers alerts through one route; see the
+    module docstring.
+
+    `clock` is injectable (tests advance a fake one while the server is real); so are
+    `retry_base`, `poll_interval` and `max_pending`.
+    """
+
+    def __init__(self, route, clock=time.time, logger=None, retry_base=RETRY_BASE,
+                 retry_max=RETRY_MAX, poll_interval=POLL_INTERVAL, max_pending=MAX_PENDING):
+        self.route = route
         self.clock = clock
         self.log = logger or logging.getLogger('newfilewatch.alerts')
         self.retry_base = retry_base
         self.retry_max = retry_max
-        self.detail_limit = max(1, int(detail_limit))
         self.poll_interval = poll_interval
         self.max_pending = max(1, int(max_pending))
-        self._send = send or mailer.send
-        self._spool = Spool(mail_cfg.spool_dir, self.log)
+        self._spool = Spool(route.spool_dir, self.log)
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._pending = []          # Alerts, arrival order
         self._unspooled = set()     # ids of pending alerts only in memory
         self._seen = {}             # dedupe key -> clock time it was alerted
-        self._sent_times = []       # clock times of accepted mails (rolling hour)
+        self._sent_times = []       # clock times of accepted deliveries (rolling hour)
         self._acked = []            # ids accepted by the server whose spool files may remain
         self._retry_at = 0.0
         self._failures_in_row = 0
@@ -358,7 +411,7 @@ class AlertDesk(object):
         """Load what a previous run left in the spool, then start the sending worker."""
         self._spool.open()
         now = self.clock()
-        period = self.cfg.dedupe_period
+        period = self.route.dedupe_period
         state = self._spool.read_state()
         try:
             seen = {str(k): float(t) for k, t in (state.get('dedupe') or {}).items()}
@@ -392,11 +445,14 @@ class AlertDesk(object):
 
     def add(self, finding):
         """Queue one suspicious Finding; True if queued, False if a duplicate.  Never blocks on the network."""
+        if not self.route.wants(finding):
+            return False
         now = self.clock()
         key = dedupe_key(finding)
         with self._lock:
             last = self._seen.get(key)
-            if last is not None and self.cfg.dedupe_period > 0 and now - last < self.cfg.dedupe_period:
+            period = self.route.dedupe_period
+            if last is not None and period > 0 and now - last < period:
                 self._counts['suppressed_duplicates'] += 1
                 self.log.info('not alerting again (same content alerted %d s ago): %s',
                               now - last, escape.escape_name(finding.path))
@@ -407,8 +463,8 @@ class AlertDesk(object):
                 # The file is in the new-files log; the next mail counts it in "and N more".
                 self._overflow += 1
                 if self._overflow == 1:
-                    self.log.error('%d alerts are waiting for the mail route; further alerts are only '
-                                   'counted until they are sent', len(self._pending))
+                    self.log.error('%d alerts are waiting for the %s route; further alerts are only '
+                                   'counted until they are sent', len(self._pending), self.route.what)
                 return True
             self._seq += 1
             alert = Alert('%d-%06d-%s' % (int(time.time() * 1000), self._seq, os.urandom(4).hex()),
@@ -438,8 +494,9 @@ class AlertDesk(object):
         if thread is not None:
             thread.join(timeout)
             if thread.is_alive():
-                self.log.warning('alert worker still busy after %g s (mail server slow?); '
-                                 'unsent alerts stay in %s', timeout, self._spool.dir)
+                self.log.warning('alert worker still busy after %g s (%s server slow?); '
+                                 'unsent alerts stay in %s', timeout, self.route.what,
+                                 self._spool.dir)
         with self._lock:
             lost = len(self._unspooled)
             left = len(self._pending)
@@ -447,8 +504,8 @@ class AlertDesk(object):
             self.log.error('%d alert(s) were never spooled (spool %s unusable) and are lost', lost,
                            self._spool.dir)
         elif left:
-            self.log.info('%d alert(s) not mailed yet; they stay in %s for the next start', left,
-                          self._spool.dir)
+            self.log.info('%d alert(s) not sent by %s yet; they stay in %s for the next start', left,
+                          self.route.what, self._spool.dir)
 
     def stats(self):
         self._ensure_worker()
@@ -503,8 +560,8 @@ class AlertDesk(object):
                     self._wake.wait(self.poll_interval)
                     continue
                 oldest = self._pending[0].queued if self._pending else 0.0   # only a count left
-                at, why = send_at(now, oldest, self._sent_times, self.cfg.batch_window,
-                                  self.cfg.max_per_hour, self._retry_at, flush=self._stopping and self._flush)
+                at, why = send_at(now, oldest, self._sent_times, self.route.batch_window,
+                                  self.route.max_per_hour, self._retry_at, flush=self._stopping and self._flush)
                 if at > now:
                     self._counts['deferred'] = len(self._pending) if why in ('cap', 'retry') else 0
                     if self._stopping:
@@ -545,20 +602,33 @@ class AlertDesk(object):
                 return
         with self._lock:
             overflow = self._overflow
-        detailed = pick_detailed(batch, self.detail_limit)
-        more = len(batch) - len(detailed) + overflow
-        ids = [a.id for a in batch]
+        if not getattr(self.route, 'per_alert', False):
+            return self._deliver_part(batch, overflow, True)
+        # A route that delivers alert by alert (a webhook POST each): acknowledged one by one,
+        # so a failure half-way keeps only the alerts not yet accepted.
+        first = True
+        for i, alert in enumerate(batch):
+            if not self._deliver_part([alert], 0, first, rest=batch[i:]):
+                return
+            first = False
+        if overflow:
+            self._deliver_part([], overflow, first)
+
+    def _deliver_part(self, batch, overflow, new_round, rest=None):
+        """Hand `batch` to the route, acknowledge what it accepted; False when it failed."""
         try:
-            message = mailfmt.render([a.finding for a in detailed], self.cfg, self.host, self.ip,
-                                     more=more, log_path=self.new_files_log,
-                                     msgid=mailfmt.stable_msgid(ids, self.host))
-            refused = self._send(message, self.cfg)
-        except mailer.MailError as exc:
-            return self._failed(batch, str(exc))
+            result = self.route.deliver(batch, overflow)
         except Exception as exc:                    # a bug must not lose alerts or kill the worker
-            self.log.exception('alert mail: unexpected error')
-            return self._failed(batch, 'unexpected %s: %s' % (exc.__class__.__name__, exc))
-        self._accepted(batch, ids, more, refused or {}, overflow)
+            self.log.exception('%s: unexpected error', self.route.what)
+            result = Delivery((), 'unexpected %s: %s' % (exc.__class__.__name__, exc), False)
+        done = set(result.done)
+        if done or result.overflow_done:
+            self._accepted([a for a in batch if a.id in done], [a.id for a in batch if a.id in done],
+                           overflow if result.overflow_done else 0, new_round)
+        if result.error is not None:
+            self._failed([a for a in (rest or batch) if a.id not in done], result.error)
+            return False
+        return True
 
     def _failed(self, batch, reason):
         with self._lock:
@@ -566,14 +636,16 @@ class AlertDesk(object):
             self._failures_in_row += 1
             delay = backoff(self._failures_in_row, self.retry_base, self.retry_max)
             self._retry_at = self.clock() + delay
-        self.log.warning('alert mail via %s failed: %s; %d alert(s) kept in %s, retry in %d s',
-                         mailer.route_name(self.cfg), reason, len(batch), self._spool.dir, delay)
+        self.log.warning('%s via %s failed: %s; %d alert(s) kept in %s, retry in %d s',
+                         self.route.what, self.route.describe(), reason, len(batch), self._spool.dir,
+                         delay)
 
-    def _accepted(self, batch, ids, more, refused, overflow):
+    def _accepted(self, batch, ids, overflow, new_round=True):
         sent = set(ids)
         with self._lock:
             now = self.clock()
-            self._sent_times.append(now)
+            if new_round:
+                self._sent_times.append(now)
             self._overflow -= overflow
             self._counts['sent_mails'] += 1
             self._counts['sent_alerts'] += len(batch) + overflow
@@ -581,7 +653,7 @@ class AlertDesk(object):
             self._failures_in_row = 0
             self._pending = [a for a in self._pending if a.id not in sent]
             self._unspooled -= sent
-            period = self.cfg.dedupe_period
+            period = self.route.dedupe_period
             self._seen = {k: t for k, t in self._seen.items() if now - t < period}
             state = {'version': FORMAT_VERSION, 'dedupe': dict(self._seen),
                      'sent_times': list(self._sent_times), 'acked': list(self._acked) + ids,
@@ -591,9 +663,21 @@ class AlertDesk(object):
         leftover = [i for i in state['acked'] if not self._spool.remove_alert(i)]
         with self._lock:
             self._acked = leftover
-        self.log.info('alert mail sent via %s: %d alert(s)%s', mailer.route_name(self.cfg),
-                      len(batch) + overflow,
-                      ' (%d in full, %d counted)' % (len(batch) + overflow - more, more) if more else '')
-        if refused:
-            self.log.warning('alert mail: some recipients refused: %s', '; '.join(
-                '%s: %s %s' % (r, c, m) for r, (c, m) in sorted(refused.items())))
+        self.log.info('%s sent via %s: %d alert(s)', self.route.what, self.route.describe(),
+                      len(batch) + overflow)
+
+
+class AlertDesk(Desk):
+    """The desk of the admin's alert mail (MailRoute), under its historical name and signature.
+
+    `send` replaces mailer.send (tests), `detail_limit` is how many findings a mail shows in full.
+    """
+
+    def __init__(self, mail_cfg, host, ip, new_files_log='', clock=time.time, logger=None,
+                 retry_base=RETRY_BASE, retry_max=RETRY_MAX, detail_limit=DETAIL_LIMIT,
+                 poll_interval=POLL_INTERVAL, send=None, max_pending=MAX_PENDING):
+        logger = logger or logging.getLogger('newfilewatch.alerts')
+        route = MailRoute(mail_cfg, host, ip, new_files_log, send, detail_limit, logger)
+        Desk.__init__(self, route, clock=clock, logger=logger, retry_base=retry_base,
+                      retry_max=retry_max, poll_interval=poll_interval, max_pending=max_pending)
+        self.cfg = mail_cfg

@@ -61,7 +61,33 @@ def build_parser():
     p.add_argument('--json', action='store_true', help='one JSON object per suspicious file')
     p.add_argument('--all', action='store_true', help='also list clean files (with --json)')
     p.add_argument('paths', nargs='+', metavar='PATH')
+    throttle_options(p)
     p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser('quarantine', help='move files out of reach (root); --list shows them')
+    _config_option(p)
+    p.add_argument('--list', action='store_true', help='list the quarantined files')
+    p.add_argument('--sha256', metavar='HEX', help='refuse unless the file still has this sha256 '
+                   '(as printed in the alert)')
+    p.add_argument('--escaped', action='store_true', help='PATH is written escaped as in alerts '
+                   '(\\n, \\xNN): unescape it first')
+    p.add_argument('--from-alert', action='store_true', help='read the alert JSON on stdin and '
+                   'quarantine its file (for [response] auto_quarantine)')
+    p.add_argument('paths', nargs='*', metavar='PATH')
+    p.set_defaults(func=cmd_quarantine)
+
+    p = sub.add_parser('restore', help='put quarantined files back (root)')
+    _config_option(p)
+    p.add_argument('ids', nargs='+', metavar='ID')
+    p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser('report', help='summarise the event log ([log] events_file)')
+    _config_option(p)
+    p.add_argument('--since', default='24h', metavar='AGE',
+                   help='only events this recent: 30m, 24h, 7d, 2w (default 24h), or "all"')
+    p.add_argument('--events', metavar='FILE', help='the event log (default: [log] events_file)')
+    p.add_argument('--json', action='store_true', help='the summary as one JSON object')
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser('check-config', help='validate the config (exit 0 valid, 1 invalid)')
     _config_option(p)
@@ -82,6 +108,31 @@ def build_parser():
                         'or /etc/sysctl.conf where no sysctl.d is read)')
     p.set_defaults(func=cmd_tune_sysctl)
     return parser
+
+
+def _ionice_value(text):
+    from newfilewatch import throttle
+    try:
+        return throttle.parse_ionice(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
+def throttle_options(parser):
+    """--nice / --ionice, defaulting to [daemon] nice / ionice_class / ionice_level."""
+    parser.add_argument('--nice', type=int, choices=range(-20, 20), metavar='N',
+                        help='CPU niceness -20..19 (default: [daemon] nice)')
+    parser.add_argument('--ionice', type=_ionice_value, metavar='CLASS[:LEVEL]',
+                        help='I/O priority: idle, best-effort[:0-7] or realtime[:0-7] '
+                             '(default: [daemon] ionice_class / ionice_level)')
+
+
+def apply_throttle(options, cfg):
+    from newfilewatch import throttle
+    nice = cfg.daemon.nice if options.nice is None else options.nice
+    io_class, io_level = options.ionice or (cfg.daemon.ionice_class, cfg.daemon.ionice_level)
+    for note in throttle.apply(nice, io_class, io_level):
+        sys.stderr.write('newfilewatch: %s\n' % note)
 
 
 def validated(options):
@@ -119,8 +170,11 @@ def cmd_run(options):
     if not options.foreground:
         from newfilewatch import daemon
         return daemon.start(cfg, options)
+    from newfilewatch import throttle
     from newfilewatch.daemon import install_signal_handlers
     from newfilewatch.service import Service, ServiceError
+    for note in throttle.apply_config(cfg.daemon):
+        sys.stderr.write('newfilewatch: %s\n' % note)
     service = Service(cfg, events=options.events, foreground=True)
     install_signal_handlers(service)
     signal.signal(signal.SIGINT, lambda _signum, _frame: service.request('stop'))   # Ctrl-C
@@ -171,17 +225,122 @@ def cmd_check_config(options):
 
 def cmd_test_alert(options):
     cfg = load_config(options)
-    if not cfg.mail.to:
+    if not cfg.mail.to and not cfg.hooks.webhook_url:
         sys.stderr.write('newfilewatch: no mail recipients: set `to` in the [mail] section\n')
         return 1
     from newfilewatch import alerts
     host, ip = alerts.host_and_ip()
+    failed = 0
+    if cfg.mail.to:
+        try:
+            alerts.send_test(cfg.mail, host, ip)
+            print('test mail sent to %s via %s' % (', '.join(cfg.mail.to), cfg.mail.method))
+        except alerts.AlertError as exc:
+            sys.stderr.write('newfilewatch: test mail not sent: %s\n' % exc)
+            failed += 1
+    if cfg.hooks.webhook_url:
+        from newfilewatch import webhook
+        try:
+            webhook.post(cfg.hooks.webhook_url, webhook.test_payload(host), cfg.hooks.webhook_timeout)
+            print('test message posted to %s' % webhook.redacted(cfg.hooks.webhook_url))
+        except webhook.WebhookError as exc:
+            sys.stderr.write('newfilewatch: test message not posted: %s\n' % exc)
+            failed += 1
+    return 1 if failed else 0
+
+
+def _quarantine_targets(options):
+    """(path, sha256) pairs from the arguments or, with --from-alert, from the alert on stdin."""
+    import json
+    from newfilewatch.escape import unescape_name
+    if options.from_alert:
+        record = json.loads(sys.stdin.read())
+        if record.get('event') != 'alert' or not record.get('sha256'):
+            raise ValueError('stdin is not an alert with a sha256')
+        return [(unescape_name(record['path']), record['sha256'])]
+    paths = [unescape_name(p) if options.escaped else p for p in options.paths]
+    return [(p, options.sha256) for p in paths]
+
+
+def cmd_quarantine(options):
+    """Exit 0 when every file was quarantined, 1 when one was refused, 2 when not root."""
+    from newfilewatch import quarantine
+    from newfilewatch.escape import escape_name
+    cfg = load_config(options)
+    qdir = cfg.response.quarantine_dir
+    if options.list:
+        for record in quarantine.load_records(qdir):
+            print(quarantine.describe_record(record))
+        return 0
+    if os.geteuid() != 0:
+        sys.stderr.write('newfilewatch: quarantine needs root (it moves other accounts\' files)\n')
+        return 2
     try:
-        alerts.send_test(cfg.mail, host, ip)
-    except alerts.AlertError as exc:
-        sys.stderr.write('newfilewatch: test mail not sent: %s\n' % exc)
-        return 1
-    print('test mail sent to %s via %s' % (', '.join(cfg.mail.to), cfg.mail.method))
+        targets = _quarantine_targets(options)
+    except ValueError as exc:
+        sys.stderr.write('newfilewatch: cannot read the alert: %s\n' % exc)
+        return 2
+    if not targets:
+        sys.stderr.write('newfilewatch: name the files to quarantine (or --list)\n')
+        return 2
+    roots = quarantine.watch_roots(cfg.watch.dirs)
+    failed = 0
+    for path, sha256 in targets:
+        try:
+            record = quarantine.quarantine(path, roots, qdir, sha256, cfg.log.events_file,
+                                           by=os.environ.get('SUDO_USER', 'root'))
+        except (quarantine.QuarantineError, OSError) as exc:
+            failed += 1
+            sys.stderr.write('newfilewatch: not quarantined: %s\n' % (
+                exc if isinstance(exc, quarantine.QuarantineError) else '%s: %s' % (
+                    escape_name(path), exc.strerror or exc)))
+            continue
+        print('quarantined %s as %s (sha256 %s); undo: newfilewatch restore %s' % (
+            record['shown'], record['id'], record['sha256'], record['id']))
+        if record['nlink'] > 1:
+            print('  note: %d other hard link(s) to the same content remain elsewhere (find -samefile)'
+                  % (record['nlink'] - 1))
+    return 1 if failed else 0
+
+
+def cmd_restore(options):
+    from newfilewatch import quarantine
+    cfg = load_config(options)
+    if os.geteuid() != 0:
+        sys.stderr.write('newfilewatch: restore needs root\n')
+        return 2
+    failed = 0
+    for qid in options.ids:
+        try:
+            record = quarantine.restore(qid, cfg.response.quarantine_dir, cfg.log.events_file)
+        except (quarantine.QuarantineError, OSError) as exc:
+            failed += 1
+            sys.stderr.write('newfilewatch: not restored: %s\n' % (
+                exc if isinstance(exc, quarantine.QuarantineError) else '%s: %s' % (
+                    qid, exc.strerror or exc)))
+            continue
+        print('restored %s to %s' % (qid, record['shown']))
+    return 1 if failed else 0
+
+
+def cmd_report(options):
+    from newfilewatch import report
+    cfg = load_config(options)
+    path = options.events or cfg.log.events_file
+    if not path or path == '-':
+        sys.stderr.write('newfilewatch: no event log: set [log] events_file (or --events FILE)\n')
+        return 2
+    try:
+        since = report.parse_age(options.since)
+    except ValueError as exc:
+        sys.stderr.write('newfilewatch: --since: %s\n' % exc)
+        return 2
+    try:
+        summary = report.summarise_file(path, time.time() - since if since else None)
+    except OSError as exc:
+        sys.stderr.write('newfilewatch: cannot read %s: %s\n' % (path, exc.strerror or exc))
+        return 2
+    sys.stdout.write(report.as_json(summary) if options.json else report.as_text(summary))
     return 0
 
 
@@ -212,6 +371,7 @@ def cmd_scan(options):
     from newfilewatch.service import make_engine
     from newfilewatch.walk import walk
     cfg = load_config(options)
+    apply_throttle(options, cfg)
     rules = PathRules.from_config(cfg)
     scanner = Scanner(make_engine(cfg.scan), cfg.scan.max_bytes, cfg.scan.allow_sha256)
     found = errors = 0

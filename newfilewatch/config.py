@@ -18,7 +18,7 @@ except ImportError:                      # configobj 5.0.x (EL7/EL8) ships it as
 
 DEFAULT_PATH = '/etc/newfilewatch.conf'
 SPEC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configspec.ini')
-SECTIONS = ('watch', 'scan', 'log', 'mail', 'daemon')
+SECTIONS = ('watch', 'scan', 'log', 'mail', 'daemon', 'hooks', 'response')
 
 
 class ConfigError(Exception):
@@ -176,6 +176,44 @@ def _semantic_problems(cfg):
             mail['subject'].format(ip='', host='')
         except (KeyError, IndexError, ValueError) as exc:
             problems.append('[mail] subject: bad template (%s); use {ip} and {host}' % exc)
+    problems.extend(_response_problems(cfg))
+    return problems
+
+
+def _response_problems(cfg):
+    """[hooks] command and webhook_url usable, [mail] owner_address a template of {owner}."""
+    import shlex
+    import urllib.parse
+    problems = []
+    hooks = cfg.get('hooks')
+    if isinstance(hooks, dict):
+        command = hooks.get('command')
+        if isinstance(command, str) and command:
+            try:
+                argv = shlex.split(command)
+            except ValueError as exc:
+                argv, problems = None, problems + ['[hooks] command: cannot parse: %s' % exc]
+            if argv is not None and not os.path.isabs(argv[0] if argv else ''):
+                problems.append('[hooks] command: %r must start with an absolute path' % command)
+        url = hooks.get('webhook_url')
+        if isinstance(url, str) and url:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme not in ('http', 'https') or not parts.hostname:
+                problems.append('[hooks] webhook_url: %r is not an http:// or https:// URL' % url)
+    response = cfg.get('response')
+    if isinstance(response, dict) and response.get('auto_quarantine') and isinstance(
+            response.get('auto_quarantine_command'), str):
+        try:
+            argv = shlex.split(response['auto_quarantine_command'])
+        except ValueError:
+            argv = []
+        if not argv or not os.path.isabs(argv[0]):
+            problems.append('[response] auto_quarantine_command: %r must start with an absolute '
+                            'path' % response['auto_quarantine_command'])
+    mail = cfg.get('mail')
+    if isinstance(mail, dict) and isinstance(mail.get('owner_address'), str) and \
+            mail['owner_address'] and '{owner}' not in mail['owner_address']:
+        problems.append('[mail] owner_address: %r lacks {owner}' % mail['owner_address'])
     return problems
 
 

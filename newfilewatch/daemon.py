@@ -23,6 +23,7 @@ import time
 
 from newfilewatch import config as config_mod
 from newfilewatch import privileges
+from newfilewatch import throttle
 
 PROG = 'newfilewatch'
 UMASK = 0o027
@@ -179,7 +180,7 @@ def _daemon_main(cfg, options, target, ready_fd):
     from newfilewatch.service import Service, ServiceError
     from newfilewatch import fanwatch
     requests = _Requests()
-    notes = []
+    notes = throttle.apply_config(cfg.daemon)       # as root still: a negative nice is allowed
     try:
         # fanotify marks need root (CAP_SYS_ADMIN): made now, their fds kept over the drop
         marks = fanwatch.prepare(cfg.watch.dirs, cfg.watch.backend)

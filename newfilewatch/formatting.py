@@ -5,6 +5,8 @@ bytes survive (as \\xNN) instead of being dropped or breaking the JSON encoder.
 """
 import datetime
 import json
+import os
+import shlex
 import time
 
 from newfilewatch import writer as writermod
@@ -30,8 +32,32 @@ def iso_time(when):
     return datetime.datetime.fromtimestamp(when).astimezone().isoformat(timespec='milliseconds')
 
 
-def event(kind, when, finding=None, **extra):
-    """One JSON Lines record for the event stream (`--events`)."""
+def quarantine_command(finding):
+    """The exact `newfilewatch quarantine` command for a finding's file, safe to paste in a shell.
+
+    Every word goes through shlex.quote.  A name that escape_name has to change (newline, ESC,
+    bytes that are not UTF-8, a backslash) is given in its escaped, printable form with
+    `--escaped`, which the command undoes with escape.unescape_name: the command stays one line
+    and never holds a raw control character, whatever the attacker named the file.
+    `--sha256` makes the command refuse a file that changed since the alert; it is left out when
+    only the head and tail were hashed.  None for what quarantine refuses anyway (a symlink, a
+    FIFO, a foreign hard link: delete those by hand).
+    """
+    if finding.kind != 'file' or finding.private:
+        return None
+    raw = finding.path if isinstance(finding.path, str) else os.fsdecode(finding.path)
+    shown = escape_name(raw)
+    words = ['newfilewatch', 'quarantine']
+    if finding.sha256 and not finding.partial:
+        words += ['--sha256', finding.sha256]
+    if shown != raw:
+        words.append('--escaped')
+    words += ['--', shown]
+    return ' '.join(shlex.quote(w) for w in words)
+
+
+def event_record(kind, when, finding=None, **extra):
+    """The event as a dict: what `event` writes, a hook reads on stdin and a webhook posts."""
     record = {'time': iso_time(when), 'event': kind}
     if finding is not None:
         record.update(path=escape_name(finding.path), owner=escape_name(finding.owner),
@@ -40,9 +66,17 @@ def event(kind, when, finding=None, **extra):
                           'synthetic', False))
         if finding.note:
             record['note'] = one_line(finding.note, 1000)   # may quote a symlink's target
+        if kind == 'alert':
+            record['quarantine'] = quarantine_command(finding)
     for key, value in extra.items():
         record[key] = escape_name(value) if key == 'path' and isinstance(value, str) else value
-    return json.dumps(record, ensure_ascii=False, sort_keys=False)
+    return record
+
+
+def event(kind, when, finding=None, **extra):
+    """One JSON Lines record for the event stream (`--events`)."""
+    return json.dumps(event_record(kind, when, finding, **extra), ensure_ascii=False,
+                      sort_keys=False)
 
 
 def console_alert(finding, width=160):
@@ -56,6 +90,9 @@ def console_alert(finding, width=160):
     for h in finding.hits:
         text = '' if finding.private else one_line(h.text, width)
         lines.append('  %s:%d: [%s] %s' % (escape_name(finding.path), h.line, h.rule, text))
+    command = quarantine_command(finding)
+    if command:
+        lines.append('  quarantine: %s' % command)
     return '\n'.join(lines)
 
 

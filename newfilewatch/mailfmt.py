@@ -12,7 +12,7 @@ import hashlib
 import re
 import time
 
-from newfilewatch import escape
+from newfilewatch import escape, formatting
 from newfilewatch import writer
 
 # Anything that could end or fold a header line, or confuse a terminal showing it.
@@ -55,7 +55,7 @@ def _size(n):
     return '%d bytes (%.1f %s)' % (n, value, unit)
 
 
-def _finding_lines(f, width):
+def _finding_lines(f, width, commands=True):
     """Body lines for one Finding: grep-style `PATH:LINE:excerpt` hit lines, then the metadata."""
     path = escape.escape_name(f.path)
     out = []
@@ -84,18 +84,27 @@ def _finding_lines(f, width):
     out.append(_INDENT + 'writer: %s' % writer.describe(f.writer)[:width])   # escaped there
     if f.private:
         out.append(_INDENT + 'content not quoted: the uploader does not own this file')
+    command = formatting.quarantine_command(f) if commands else None
+    if command:
+        out.append(_INDENT + 'quarantine: %s' % command)
     return out
 
 
-def body_text(findings, host, ip, width=160, more=0, log_path=''):
-    """The plain-text body; split out so the log and tests can use the same words."""
+def body_text(findings, host, ip, width=160, more=0, log_path='', intro='', commands=True):
+    """The plain-text body; split out so the log and tests can use the same words.
+
+    `intro` is a paragraph after the header (owners' mail); `commands` False leaves out the
+    root-only quarantine command (owners cannot run it).
+    """
     findings = list(findings)
     lines = ['Server: %s' % escape.one_line(host, 255),
              'IP: %s' % escape.one_line(ip, 64),
              '%d suspicious file%s' % (len(findings) + more, '' if len(findings) + more == 1 else 's'),
              '']
+    if intro:
+        lines.extend([escape.one_line(intro, 2000), ''])
     for f in findings:
-        lines.extend(_finding_lines(f, width))
+        lines.extend(_finding_lines(f, width, commands))
         lines.append('')
     if more > 0:
         where = escape.one_line(log_path, 4096) if log_path else 'the newfilewatch log'
@@ -131,10 +140,12 @@ def _message(subject, body, mail_cfg, host, now, msgid):
     return msg
 
 
-def render(findings, mail_cfg, host, ip, more=0, log_path='', now=None, msgid=None):
+def render(findings, mail_cfg, host, ip, more=0, log_path='', now=None, msgid=None, intro='',
+           commands=True):
     """One EmailMessage for `findings`; `more` alerts beyond them are summarised as "and N more"."""
     subject = subject_for(mail_cfg, host, ip)
-    body = body_text(findings, host, ip, getattr(mail_cfg, 'line_width', 160), more, log_path)
+    body = body_text(findings, host, ip, getattr(mail_cfg, 'line_width', 160), more, log_path,
+                     intro, commands)
     return _message(subject, body, mail_cfg, host, now, msgid)
 
 

@@ -18,8 +18,11 @@ import time
 from newfilewatch import alerts
 from newfilewatch import config as configmod
 from newfilewatch import fanwatch
+from newfilewatch import hooks as hooksmod
+from newfilewatch import owners
 from newfilewatch import state
 from newfilewatch import sysctl
+from newfilewatch import webhook
 from newfilewatch.escape import escape_name
 from newfilewatch.engine import Engine
 from newfilewatch.pipeline import Pipeline
@@ -99,7 +102,8 @@ class Service(object):
         self.events_path = events
         self.foreground = foreground
         self.requests = []
-        self.watcher = self.pipeline = self.outputs = self.desk = None
+        self.watcher = self.pipeline = self.outputs = self.desk = self.hooks = None
+        self.desks = []
         self.caught_up = time.time()
         self._wake_r = self._wake_w = None
         self._saved_at = 0.0
@@ -151,10 +155,12 @@ class Service(object):
     def _make_outputs(self, cfg):
         events_path = self.events_path or cfg.log.events_file or None
         self.desk = self._make_desk(cfg)
+        self.desks = self._make_route_desks(cfg)
+        self.hooks = self._make_hooks(cfg)
         self.outputs = Outputs(
             new_files=LineFile(cfg.log.new_files_log) if cfg.log.new_files_log else None,
             events=LineFile(events_path) if events_path else None,
-            desk=self.desk, console=self.foreground)
+            desk=self.desk, console=self.foreground, desks=self.desks, hooks=self.hooks)
         return self.outputs
 
     def _make_desk(self, cfg):
@@ -164,6 +170,59 @@ class Service(object):
         desk = alerts.AlertDesk(cfg.mail, host, ip, new_files_log=cfg.log.new_files_log, logger=log)
         desk.start()
         return desk
+
+    def _make_route_desks(self, cfg):
+        """The webhook and the owners' mail: the same desk as the admin's mail, own spool dirs."""
+        host, ip = alerts.host_and_ip()
+        desks = []
+        if cfg.hooks.webhook_url:
+            route = webhook.WebhookRoute(
+                cfg.hooks.webhook_url, os.path.join(cfg.mail.spool_dir, 'webhook'), host,
+                timeout=cfg.hooks.webhook_timeout, batch_window=cfg.hooks.webhook_batch_window,
+                max_per_hour=cfg.hooks.webhook_max_per_hour, dedupe_period=cfg.mail.dedupe_period,
+                log_path=cfg.log.new_files_log, logger=log)
+            desks.append(alerts.Desk(route, logger=log))
+        if cfg.mail.notify_owner:
+            route = owners.OwnerMailRoute(cfg.mail, host, ip, os.path.join(cfg.mail.spool_dir, 'owners'),
+                                          owners.AddressBook.from_config(cfg.mail, logger=log),
+                                          logger=log)
+            desks.append(alerts.Desk(route, logger=log))
+        for desk in desks:
+            desk.start()
+        return desks
+
+    def _make_hooks(self, cfg):
+        """The admin's [hooks] command, and the auto-quarantine helper (see README, Quarantine)."""
+        def done(runner, path, result, words, lines):
+            if self.outputs is not None:
+                self.outputs.emit('hook', time.time(), path=path, hook=runner.name,
+                                  status=result.status, exit=result.code, result=words,
+                                  output=lines, seconds=round(result.seconds, 3))
+        runners = []
+        if cfg.hooks.command:
+            runners.append(hooksmod.HookRunner(
+                hooksmod.parse_command(cfg.hooks.command), cfg.hooks.timeout,
+                cfg.hooks.max_running, cfg.hooks.max_queued, logger=log, on_done=done))
+        if cfg.response.auto_quarantine:
+            runners.append(hooksmod.HookRunner(
+                hooksmod.parse_command(cfg.response.auto_quarantine_command), cfg.hooks.timeout,
+                1, cfg.hooks.max_queued, logger=log, on_done=done, name='auto_quarantine',
+                only=lambda f: any(h.severity == 'critical' for h in f.hits)))
+        return [r.start() for r in runners]
+
+    def _close_routes(self, flush):
+        for desk in self.desks:
+            try:
+                desk.close(flush=flush)
+            except Exception:
+                log.exception('error while flushing alerts')
+        self.desks = []
+        for runner in self.hooks or ():
+            try:
+                runner.close(timeout=2.0)        # within [daemon] stop_timeout with the desks
+            except Exception:
+                log.exception('error while stopping hooks')
+        self.hooks = []
 
     def _roots_text(self):
         # roots come from globs such as /home/*/public_html: their names are not the admin's
@@ -182,6 +241,7 @@ class Service(object):
             except Exception:
                 log.exception('error while flushing alerts')
             self.desk = None
+        self._close_routes(flush=True)
         for closer in (self.watcher, self.outputs):
             if closer is not None:
                 try:
@@ -291,7 +351,8 @@ class Service(object):
             log.warning('[watch] backend = %s takes effect at the next restart', new.watch.backend)
         self.watcher.settle_delay = new.watch.settle_delay
         self.watcher.sweep_interval = new.watch.sweep_interval
-        if (new.log, new.mail) != (old.log, old.mail):
+        if (new.log, new.mail, new.hooks, new.response) != (old.log, old.mail, old.hooks,
+                                                             old.response):
             self._swap_outputs(new)
         log.info('config reloaded from %s', new.path or 'built-in defaults')
         self.outputs.emit('reloaded', time.time(), watches=len(self.watcher.paths))
@@ -300,5 +361,6 @@ class Service(object):
     def _swap_outputs(self, cfg):
         if self.desk is not None:
             self.desk.close()
+        self._close_routes(flush=False)
         self.outputs.close()
         self.pipeline.sinks = self._make_outputs(cfg)

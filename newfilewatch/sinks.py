@@ -6,9 +6,11 @@ A sink whose file cannot be opened says so once and keeps the program running: t
 still reach syslog and the event stream.
 """
 import errno
+import json
 import logging
 import os
 import sys
+import threading
 
 from newfilewatch import formatting
 
@@ -75,16 +77,23 @@ class Outputs(object):
     """The pipeline's sinks: new-files log, event stream, alert log (syslog), mail desk, console.
 
     `desk` is an alerts.AlertDesk or None (no mail configured); with `console` the foreground
-    user sees new files on stdout and, when there is no mail, alerts on stderr.
+    user sees new files on stdout and, when there is no mail, alerts on stderr.  `desks` are
+    the other delivery routes (webhook, owners' mail) and `hooks` hooks.HookRunners (the
+    admin's command, auto-quarantine): each gets the alert too.  Event writes and reopen()
+    take a lock because hook workers write `hook` events from their threads.
     """
 
-    def __init__(self, new_files=None, events=None, desk=None, console=False, logger=None):
+    def __init__(self, new_files=None, events=None, desk=None, console=False, logger=None,
+                 desks=(), hooks=()):
         self.fmt = formatting
         self.new_files = new_files
         self.events = events
         self.desk = desk
+        self.desks = tuple(desks)
+        self.hooks = tuple(hooks or ())
         self.console = console
         self.alert_log = logger or logging.getLogger('newfilewatch.alert')
+        self._lock = threading.Lock()
 
     def new_file(self, finding, candidate):
         line = self.fmt.new_file_line(finding)
@@ -101,8 +110,10 @@ class Outputs(object):
                                  self.fmt.writer_text(finding))
 
     def alert(self, finding, candidate):
-        self.emit('alert', finding.time, finding, synthetic=candidate.synthetic,
-                  writer=self.fmt.writer_json(finding))
+        record = self.fmt.event_record('alert', finding.time, finding, synthetic=candidate.synthetic,
+                                       writer=self.fmt.writer_json(finding))
+        line = json.dumps(record, ensure_ascii=False)
+        self._write_event(line)
         self.alert_log.warning('suspicious %s (writer: %s)', self.fmt.scan_line(finding),
                                self.fmt.writer_text(finding))
         if self.desk is not None:
@@ -110,15 +121,26 @@ class Outputs(object):
         elif self.console:
             sys.stderr.write(self.fmt.console_alert(finding) + '\n')
             sys.stderr.flush()
+        for desk in self.desks:
+            desk.add(finding)
+        for runner in self.hooks:           # the same object as the event, byte for byte
+            if runner.wants(finding):
+                runner.submit(line.encode('utf-8', 'backslashreplace'), finding.path)
 
     def emit(self, kind, when, finding=None, **extra):
         if self.events is not None:
-            self.events.write(self.fmt.event(kind, when, finding, **extra))
+            self._write_event(self.fmt.event(kind, when, finding, **extra))
+
+    def _write_event(self, line):
+        if self.events is not None:
+            with self._lock:
+                self.events.write(line)
 
     def reopen(self):
-        for sink in (self.new_files, self.events):
-            if sink is not None:
-                sink.reopen()
+        with self._lock:
+            for sink in (self.new_files, self.events):
+                if sink is not None:
+                    sink.reopen()
 
     def close(self):
         for sink in (self.new_files, self.events):

@@ -9,7 +9,8 @@ if ROOT not in sys.path:
 # Test modules that need root, daemons or loopback servers.  The RPM's %check (which may run as
 # any user, offline, in a build root) sets NEWFILEWATCH_PURE_TESTS=1 to leave them out.
 NEEDS_SYSTEM = {'test_cli', 'test_mailer', 'test_alerts', 'test_daemon', 'test_initscript',
-                'test_privileges', 'test_rpm'}
+                'test_privileges', 'test_rpm', 'test_hooks', 'test_webhook', 'test_quarantine',
+                'test_owners', 'test_throttle', 'test_report'}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -115,3 +115,21 @@ def test_any_bytes_give_a_config_or_a_config_error(tmp_path, blob):
         assert exc.problems and all(isinstance(p, str) and p for p in exc.problems)
     else:
         assert isinstance(cfg, config.Config)
+
+
+def test_hooks_response_and_owner_keys_are_checked(tmp_path):
+    path = tmp_path / 'c.conf'
+    path.write_text('[hooks]\ncommand = notify "unclosed\nwebhook_url = hooks.slack.com/x\n'
+                    '[response]\nauto_quarantine = yes\nauto_quarantine_command = sudo x\n'
+                    '[mail]\nowner_address = admin@example.com\n[daemon]\nionice_class = fast\n')
+    with pytest.raises(config.ConfigError) as err:
+        config.load(str(path))
+    text = '\n'.join(err.value.problems)
+    for expected in ('[hooks] command: cannot parse', '[hooks] webhook_url', 'auto_quarantine_command',
+                     '[mail] owner_address', 'ionice_class'):
+        assert expected in text, text
+    path.write_text('[hooks]\ncommand = /usr/local/bin/notify --to "ops team"\n'
+                    'webhook_url = https://chat.example.com/hooks/x\n[mail]\nnotify_owner = yes\n'
+                    'owner_address = {owner}@example.com\n[daemon]\nnice = 10\n')
+    cfg = config.load(str(path))
+    assert (cfg.hooks.max_running, cfg.daemon.nice, cfg.response.auto_quarantine) == (4, 10, False)

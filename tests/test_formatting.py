@@ -54,3 +54,11 @@ def test_event_names_the_writer_escaped_or_says_there_is_none():
     assert 'writer: pid 77 ev\\x1bil uid 1001 (alice) pool shop' in formatting.console_alert(hostile)
     # the classic line is unchanged by a writer
     assert formatting.new_file_line(hostile) == formatting.new_file_line(F)
+
+
+def test_alert_event_and_console_carry_the_quarantine_command():
+    record = json.loads(formatting.event('alert', 1e9, F))
+    assert record['quarantine'] == formatting.quarantine_command(F)
+    assert '--escaped' in record['quarantine'] and '\n' not in record['quarantine']
+    assert formatting.console_alert(F).splitlines()[-1] == '  quarantine: ' + record['quarantine']
+    assert 'quarantine' not in json.loads(formatting.event('new_file', 1e9, F))

@@ -136,3 +136,13 @@ def test_body_names_the_writer_escaped_on_one_line():
     line = [l for l in body.splitlines() if 'writer:' in l][0]
     assert line == '    writer: pid 4711 php-fpm\\n\\x1b uid 1001 (alice) pool shop\\r\\nBcc: x'
     assert 'writer: none (inotify' in mailfmt.body_text([_finding()], 'web1', '192.0.2.1')
+
+
+def test_the_mail_carries_the_quarantine_command_and_owner_mail_leaves_it_out():
+    from newfilewatch import formatting
+    f = model.finding('/www/x\n.php', owner='bob', sha256='ab' * 32, score=20, suspicious=True,
+                      hits=[model.Hit('r', 1, 'x', 'high', 20)])
+    body = mailfmt.body_text([f], 'h', '1.2.3.4')
+    assert '    quarantine: %s' % formatting.quarantine_command(f) in body.splitlines()
+    owner = mailfmt.body_text([f], 'h', '1.2.3.4', intro='Files of your account bob', commands=False)
+    assert 'quarantine' not in owner and 'Files of your account bob' in owner

@@ -33,6 +33,10 @@ SOURCE_CALLS = frozenset((b'getallheaders', b'apache_request_headers', b'http_ge
                           b'filter_input', b'filter_input_array'))
 # Calls whose result still carries the attacker's text.  Any other call (the application's
 # own lookups: get_taxonomy($name), $db->find($id)) returns the application's value.
+DIRECT_PASS = frozenset(b'''base64_decode gzinflate gzuncompress gzdecode str_rot13 strrev
+urldecode rawurldecode hex2bin convert_uudecode stripslashes trim rtrim ltrim strtolower
+strtoupper strval reset current end array_values array_pop array_shift json_decode
+unserialize getallheaders apache_request_headers file_get_contents'''.split())
 PASS_THROUGH = frozenset(b'''base64_decode gzinflate gzuncompress gzdecode str_rot13 strrev
 urldecode rawurldecode hex2bin convert_uudecode stripslashes stripcslashes trim rtrim ltrim chop
 strtolower strtoupper ucfirst lcfirst ucwords explode implode join str_replace str_ireplace
@@ -84,6 +88,8 @@ EXEC_NAMES = CODE_SINKS | OS_SINKS | frozenset(CALLBACKS) | frozenset(
      b'move_uploaded_file', b'include', b'require', b'fsockopen', b'unserialize', b'extract'))
 
 Finding = collections.namedtuple('Finding', 'rule pos text')
+_ARRAY_JOINS = frozenset((b'array_merge', b'array_unique', b'array_values', b'array_reverse',
+                          b'array_filter', b'array_slice'))
 _TERNARY_STOP = (b'?', b';', b',', b')', b']', b'}', b'=>')
 
 
@@ -122,6 +128,9 @@ class Analysis(object):
         self.computed_vars = set()
         self.decoded_vars = set()
         self.only_sources = False   # True in a restricted() copy: only its predicate is a source
+        self.call_source = None     # and calls this predicate accepts (index of the name token)
+        self.pass_through = PASS_THROUGH
+        self._direct = None
 
     # --- helpers -------------------------------------------------------------------------
     def add(self, rule, pos, text=None):
@@ -185,6 +194,9 @@ class Analysis(object):
         for a in assigns:
             if isinstance(a.target, bytes):
                 self.assigned_in[a.scope].add(a.target)
+        for f in self.p.functions:
+            self.assigned_in[f.id].update(f.params)
+            self.assigned_in[f.id].update(f.uses)
         for _ in range(2):
             for a in assigns:
                 if self.fbudget.used > self.fbudget.steps:
@@ -276,6 +288,10 @@ class Analysis(object):
             kind = t[0]
             if kind == 'V':
                 name = t[1]
+                if k + 3 < j and toks[k + 1][1] in (b'->', b'?->') and toks[k + 2][0] == 'I' and \
+                        toks[k + 3][1] == b'(' and toks[k + 2][1] not in tfuncs:
+                    k = self.p.close_of(k + 3) + 1      # $obj->method(..): the object's answer
+                    continue
                 if self.source_at(k, scope) or (scope, name) in tainted:
                     return t[2]
                 if extracted and name not in self.assigned_in[scope] and name != b'this' and \
@@ -303,8 +319,10 @@ class Analysis(object):
                     continue
                 if nxt == b'(':
                     name = t[1]
+                    if self.call_source is not None and self.call_source(k):
+                        return t[2]
                     member = k > 0 and toks[k - 1][1] in (b'->', b'?->', b'::')
-                    if member and name not in tfuncs or not member and name not in PASS_THROUGH and \
+                    if member and name not in tfuncs or not member and name not in self.pass_through and \
                             name not in SOURCE_CALLS and name not in tfuncs and name not in (
                                 b'file_get_contents', b'fopen', b'getenv', b'preg_replace',
                                 b'str_replace', b'array', b'list', b'isset') and name not in self.p.by_name:
@@ -395,7 +413,21 @@ class Analysis(object):
             m += 1
         return min(m, n) if m > k else k + 1
 
-    def restricted(self, is_source):
+    def direct(self):
+        """Taint that passes only through assignments, decoders and plain string
+        conversions: what a client can make a callback or a callee be.  A router that runs
+        preg_replace() over the URI and later calls a route's own callback is not that."""
+        if self._direct is None:
+            other = copy.copy(self)
+            other.tainted, other.tkeys, other.tbases = set(), set(), set()
+            other.tprops, other.tfuncs, other.extracted = set(), set(), set()
+            other.pass_through = DIRECT_PASS
+            other._taint()
+            self.work = other.work
+            self._direct = other
+        return self._direct
+
+    def restricted(self, is_source, call_source=None):
         """A copy whose taint starts only at tokens `is_source(k)` accepts (payment fields,
         passwords...), with the same folding and program: one taint engine, other sources."""
         other = copy.copy(self)
@@ -403,6 +435,7 @@ class Analysis(object):
         other.tprops, other.tfuncs, other.extracted = set(), set(), set()
         other.only_sources = True
         other.source_at = lambda k, scope: is_source(k)
+        other.call_source = call_source
         other._taint()
         self.work = other.work
         return other
@@ -419,6 +452,42 @@ class Analysis(object):
         return isinstance(pat, bytes) and rep == b'' and bool(
             re.match(rb'^(.)\[\^[^\]]*\][+*]?\1[a-zA-Z]*$', pat, re.S))
 
+    def ends_fixed(self, rng, scope, depth=0):
+        """Does the path end in a literal extension ('.php', '.html'), here or in every
+        value the variable is given?  Then the request picks a file of one kind (a
+        language or template switch), it cannot name a URL, an upload or a log."""
+        s, e = rng
+        toks = self.toks
+        if e <= s or depth > 3:
+            return False
+        last = toks[e - 1]
+        if last[0] == 'S' and b'.' in last[1][-6:]:
+            return True
+        if last[0] == 'T' and isinstance(last[1][-1], bytes) and b'.' in last[1][-1][-6:]:
+            return True
+        first = toks[s]
+        if first[0] == 'I' and first[1] in _ARRAY_JOINS and s + 1 < e and toks[s + 1][1] == b'(' and \
+                self.p.close_of(s + 1) == e - 1:
+            return all(self.tainted_range(a0, a1, scope) < 0 or self.ends_fixed((a0, a1), scope, depth + 1)
+                       for a0, a1 in self.p.split_args(s + 1))
+        if e - s == 1 and last[0] == 'V':
+            rhs = [a for a in self.p.assigns if a.target == last[1] and a.scope == scope]
+            if not rhs:
+                return False
+            for a in rhs[:8]:
+                if a.op != b'as' and self.tainted_range(a.rhs[0], a.rhs[1], scope) < 0:
+                    continue                      # the code's own values cannot name a file
+                if a.op == b'as' and a.rhs[1] - a.rhs[0] == 1 and toks[a.rhs[0]][0] == 'V':
+                    ok = self.ends_fixed(a.rhs, scope, depth + 1)
+                elif a.key == ('append',) or a.key is None or isinstance(a.key, tuple):
+                    ok = self.ends_fixed(a.rhs, scope, depth + 1)
+                else:
+                    ok = False
+                if not ok:
+                    return False
+            return True
+        return False
+
     def include_is_fixed(self, c):
         """include DIR . $name . '.php': the request picks among files of one directory
         with one extension, which is an application's template or language switch."""
@@ -426,6 +495,10 @@ class Analysis(object):
         toks = self.toks
         while s < e and toks[s][1] == b'(' and self.p.match[s] == e - 1:
             s, e = s + 1, e - 1
+        if e - s == 1 and toks[s][0] == 'V':         # $file = 'lang/' . $x . '.php'; require $file
+            rhs = [a.rhs for a in self.p.assigns if a.target == toks[s][1] and a.scope == c.scope]
+            return bool(rhs) and all(r[1] - r[0] >= 2 and toks[r[0]][0] in ('S', 'I') and
+                                     toks[r[0] + 1][1] != b'(' for r in rhs)
         if e - s < 3:
             return False
         first = toks[s]
@@ -444,7 +517,11 @@ class Analysis(object):
                 elif t[1] == b'global' and p.scope[k]:
                     e = p.expr_end(k + 1, stop=(b';',))
                     globals_.extend((p.scope[k], toks[m][1]) for m in range(k + 1, e) if toks[m][0] == 'V')
-        user_calls = [c for c in p.calls if c.kind in ('name', 'method') and c.name in p.by_name]
+        # methods cross into a function of the same name only when called on the object
+        # itself ($this->m(), self::m()): a name alone says nothing about which class runs
+        user_calls = [c for c in p.calls if c.name in p.by_name and (
+            c.kind == 'name' or c.kind == 'method' and c.paren >= 3 and
+            toks[c.paren - 3][1] in (b'this', b'self', b'static', b'parent'))]
         extracting = [c for c in p.calls if c.kind == 'name' and c.name in (
             b'extract', b'parse_str', b'import_request_variables', b'mb_parse_str') and c.args]
         for _round in range(6):
@@ -543,7 +620,7 @@ class Analysis(object):
                         self.add('php.obfuscation.built_call', c.pos,
                                  'calls %s through a name built at run time' % name.decode('latin-1'))
             if c.kind in ('var', 'expr') and c.callee:
-                pos = self.tainted_range(c.callee[0], c.callee[1], c.scope)
+                pos = self.direct().tainted_range(c.callee[0], c.callee[1], c.scope)
                 if pos >= 0:
                     self.capability = True
                     self.add('php.call.request_function', c.pos)
@@ -558,7 +635,9 @@ class Analysis(object):
                 pos = self.arg_tainted(c, idx)
                 if name == b'create_function' and pos < 0:
                     pos = self.arg_tainted(c, 0)
-                if pos >= 0 and name in prog_mod.INCLUDES and self.include_is_fixed(c):
+                if pos >= 0 and name in prog_mod.INCLUDES and (
+                        self.include_is_fixed(c) or self.ends_fixed(c.args[0], c.scope) or
+                        self.direct().arg_tainted(c, idx) < 0):
                     continue
                 if pos >= 0:
                     rule = 'php.include.request_input' if name in prog_mod.INCLUDES else 'php.code.request_input'
@@ -598,7 +677,7 @@ class Analysis(object):
                 if toks[cb[0]][1] in (b'array', b'[') and cb[0] + 2 < cb[1] and \
                         toks[cb[0] + (2 if toks[cb[0]][1] == b'array' else 1)][0] in ('V', 'O'):
                     continue                  # [$object, $method]: a dispatcher's own methods
-                if self.tainted_range(cb[0], cb[1], c.scope) >= 0:
+                if self.direct().tainted_range(cb[0], cb[1], c.scope) >= 0:
                     self.capability = True
                     self.add('php.call.request_function', c.pos)
                     continue

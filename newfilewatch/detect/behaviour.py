@@ -27,6 +27,10 @@ EXFIL = {b'mail': (0, 1, 2, 3), b'wp_mail': (0, 1, 2), b'file_put_contents': (1,
 _HANDLER = re.compile(rb'(?im)^\s*(RewriteRule\s|AddHandler\s|AddType\s+application/x-httpd-php|SetHandler\s|'
                       rb'php_value\s+auto_(?:ap|pre)pend_file|ErrorDocument\s+40[34]\s)')
 _PHP_CODE = re.compile(rb'<\?php|<\?=|\beval\s*\(|\bsystem\s*\(|\bbase64_decode\s*\(|\$_(?:GET|POST|REQUEST|COOKIE)\b')
+# what makes written code a payload rather than an application's generated file
+_PAYLOAD = re.compile(rb'\b(?:eval|assert|system|exec|passthru|shell_exec|popen|proc_open|create_function|'
+                      rb'base64_decode|gzinflate|str_rot13|move_uploaded_file)\s*\(|`\s*\$')
+_REQUEST = re.compile(rb'\$_(?:GET|POST|REQUEST|COOKIE|FILES)\b|php://input')
 WRITES = {b'file_put_contents': (0, 1), b'fwrite': (None, 1), b'fputs': (None, 1)}
 
 
@@ -53,8 +57,116 @@ def run(an):
     out = []
     _exfiltration(an, out)
     _writes(an, out)
+    _fetch_and_write(an, out)
     _tracks(an, out)
+    _key_gate(an, out)
+    _odd_includes(an, out)
     return out
+
+
+_FETCHERS = frozenset((b'file_get_contents', b'file', b'fopen', b'readfile', b'fsockopen',
+                       b'stream_get_contents_x'))
+_HEX_DIGEST = re.compile(rb'^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$')
+_ODD_INCLUDE = re.compile(rb'(?i)\.(?:ico|png|jpe?g|gif|bmp|svg|txt|log|bak|tmp|dat|db|css|js|json|zip|mp3|ttf|woff2?)$')
+_ESCAPE = re.compile(rb'\\(?:x[0-9a-fA-F]{1,2}|[0-7]{2,3})')
+
+
+def _is_url_literal(t):
+    if t[0] == 'S':
+        return t[1][:6].lower() in (b'http:/', b'https:', b'ftp://')
+    if t[0] == 'T' and t[1] and isinstance(t[1][0], bytes):
+        return t[1][0][:6].lower() in (b'http:/', b'https:', b'ftp://')
+    return False
+
+
+def _fetch_source(an):
+    """call_source predicate: curl_exec(), or a read of a literal URL (directly or through
+    the variable holding it)."""
+    toks = an.toks
+    url_vars = set()
+    for a in an.p.assigns:
+        if a.rhs[0] < a.rhs[1] and _is_url_literal(toks[a.rhs[0]]) and isinstance(a.target, bytes):
+            url_vars.add(a.target)
+
+    def pred(k):
+        name = toks[k][1]
+        if name == b'curl_exec':
+            return True
+        if name in _FETCHERS and k + 2 < len(toks):
+            arg = toks[k + 2]
+            return _is_url_literal(arg) or arg[0] == 'V' and arg[1] in url_vars
+        return False
+    return pred
+
+
+def _fetch_and_write(an, out):
+    """Code fetched from elsewhere written into a file here: a loader."""
+    toks = an.toks
+    if not any(t[0] == 'I' and (t[1] == b'curl_exec' or t[1] in _FETCHERS) for t in toks):
+        return
+    writes = [c for c in an.p.calls if c.kind == 'name' and c.name in WRITES and len(c.args) >= 2]
+    if not writes:
+        return
+    fetched = an.restricted(lambda k: False, _fetch_source(an))
+    for c in writes:
+        path_idx, data_idx = WRITES[c.name]
+        s, e = c.args[data_idx]
+        if fetched.tainted_range(s, e, c.scope) < 0:
+            continue
+        php = False
+        if path_idx is not None:
+            ps, pe = c.args[path_idx]
+            last = toks[pe - 1]
+            v, _f = an.fold((ps, pe), c.scope)
+            php = isinstance(v, bytes) and v.lower().endswith((b'.php', b'.phtml', b'.php5')) or \
+                last[0] == 'S' and last[1].lower().endswith((b'.php', b'.phtml'))
+        out.append(('php.dropper.fetched_php' if php else 'php.dropper.remote_write', c.pos,
+                    'writes what it fetched from a URL into %s' % ('a .php file' if php else 'a file')))
+
+
+def _key_gate(an, out):
+    """Request input compared with a hard-coded digest: the password of a backdoor."""
+    toks = an.toks
+    n = len(toks)
+    direct = None
+    for k, t in enumerate(toks):
+        if t[0] != 'S' or not _HEX_DIGEST.match(t[1]):
+            continue
+        lo, hi = max(0, k - 14), min(n, k + 14)
+        if not any(toks[m][0] == 'O' and toks[m][1] in (b'==', b'===', b'!=', b'!==') or
+                   toks[m][0] == 'I' and toks[m][1] in (b'hash_equals', b'strcmp') for m in range(lo, hi)):
+            continue
+        for m in range(lo, hi):
+            tm = toks[m]
+            if tm[0] == 'V':
+                if tm[1] in (b'_GET', b'_POST', b'_REQUEST', b'_COOKIE', b'_SERVER'):
+                    hit = tm[1] != b'_SERVER' or an.source_at(m, an.p.scope[m])
+                else:
+                    direct = direct or an.direct()
+                    hit = (an.p.scope[m], tm[1]) in direct.tainted
+                if hit:
+                    out.append(('php.backdoor.hardcoded_key', t[2],
+                                'request input is checked against a hard-coded digest'))
+                    return
+
+
+def _odd_includes(an, out):
+    toks, data = an.toks, an.data
+    for c in an.p.calls:
+        if c.kind != 'name' or c.name not in (b'include', b'include_once', b'require', b'require_once') or not c.args:
+            continue
+        s, e = c.args[0]
+        v, _f = an.fold((s, e), c.scope)
+        if not isinstance(v, bytes):
+            continue
+        raw = data[toks[s][2]:toks[e - 1][2] + 2 + len(v) * 4] if e > s else b''
+        escaped = len(_ESCAPE.findall(raw[:4096])) >= 4
+        if _ODD_INCLUDE.search(v.strip()):
+            out.append(('php.include.hidden_file', c.pos,
+                        'runs a file that is not a PHP script as PHP: %s' % _show(v)))
+        elif escaped:
+            out.append(('php.include.escaped_path', c.pos,
+                        'includes a path spelled in escapes: %s' % _show(v)))
 
 
 def _exfiltration(an, out):
@@ -130,8 +242,9 @@ def _writes(an, out):
                         'writes server configuration (rewrite/handler rules): ' +
                         _HANDLER.search(data[:65536]).group(0).strip().decode('latin-1')))
             continue
-        if _PHP_CODE.search(data[:65536]):
-            if decoded or data.lstrip()[:5].lower() == b'<?php':
+        head = data[:65536]
+        if _PHP_CODE.search(head) and _PAYLOAD.search(head):
+            if decoded or _REQUEST.search(head):
                 out.append(('php.dropper.writes_code', c.pos,
                             'writes %sPHP code to %s' % ('decoded ' if decoded else '',
                                                           _show(path) if isinstance(path, bytes) else 'a file')))

@@ -226,6 +226,16 @@ _TABLE = [
     ('php.dropper.timestomp', 'medium', 4, 4, 'php-dropper',
      'back-dates a file with touch() (a chosen time, or another file\'s mtime) so it hides '
      'among old files'),
+    ('php.dropper.fetched_php', 'critical', 12, 12, 'php-dropper',
+     'writes what it fetched from a URL into a .php file: a loader planting code'),
+    ('php.backdoor.hardcoded_key', 'medium', 5, 5, 'php-dropper',
+     'request input is compared with a hard-coded md5/sha1/sha256 digest: the password of a '
+     'backdoor (applications compare with stored, not literal, hashes)'),
+    ('php.include.hidden_file', 'high', 8, 8, 'php-dropper',
+     'include/require of a file that is not a PHP script (an .ico, image, .txt...): code '
+     'hidden where nobody looks for it'),
+    ('php.include.escaped_path', 'high', 8, 8, 'php-obfuscation',
+     'include/require of a path spelled in hex/octal escapes ("\\x2f\\150ome..."): a hidden loader'),
     ('analysis.budget', 'high', 10, 10, 'engine',
      'the file exhausted the per-file analysis budget ([scan] max_cpu): reported rather than '
      'passed unread; a crafted file may be trying to tire the scanner'),
