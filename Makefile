@@ -7,13 +7,15 @@
 
 NAME     := newfilewatch
 VERSION  := $(shell sed -n "s/^__version__ = '\(.*\)'/\1/p" newfilewatch/__init__.py)
-PYTHON   ?= python3
+# The system python3 (what the RPM's /usr/bin/python3 shebang runs; its setuptools and pytest
+# come from python3-setuptools and python3-pytest), else whichever python3 is on PATH.
+PYTHON   ?= $(if $(wildcard /usr/bin/python3),/usr/bin/python3,python3)
 TOPDIR   ?= $(CURDIR)/rpmbuild
 DISTDIR  ?= dist
 TARBALL  := $(DISTDIR)/$(NAME)-$(VERSION).tar.gz
 RPMBUILD_OPTS ?=
 
-.PHONY: all sdist rpm clean
+.PHONY: all sdist rpm clean man
 
 all: rpm
 
@@ -21,6 +23,13 @@ all: rpm
 # Installs what it needs first: apt packages (as root) and one venv per Python.
 check:
 	bash tests/run.sh
+
+# Regenerate man/newfilewatch.8 and man/newfilewatch.conf.5 from the parser and the configspec
+# (after adding a command or a key, or a merge that did).  Needs the runtime libraries: a test
+# venv's python by default.
+MANPYTHON ?= $(firstword $(wildcard .venv-*/bin/python) $(PYTHON))
+man:
+	$(MANPYTHON) tools/manpages.py
 
 # Tracked files only (as in a clean checkout), under NAME-VERSION/.
 sdist:

@@ -43,11 +43,10 @@ import json
 import logging
 import os
 import socket
-import tempfile
 import threading
 import time
 
-from newfilewatch import escape, mailer, mailfmt, model
+from newfilewatch import escape, mailer, mailfmt, model, safefile
 
 HOUR = 3600.0
 RETRY_BASE = 30.0          # first retry after a failed send, seconds; doubles each failure
@@ -60,6 +59,7 @@ LOCK_FILE = '.lock'
 ALERT_PREFIX = 'alert-'
 ALERT_SUFFIX = '.json'
 FORMAT_VERSION = 1
+MAX_SPOOL_FILE = 16 << 20     # bytes read of one spool file at most (a planted /dev/zero link)
 
 
 class AlertError(Exception):
@@ -193,27 +193,8 @@ class Spool(object):
         return False
 
     def _atomic_write(self, name, data):
-        fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=self.dir)
-        try:
-            with os.fdopen(fd, 'wb') as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, os.path.join(self.dir, name))
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        self._fsync_dir()
-
-    def _fsync_dir(self):
-        dfd = os.open(self.dir, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        # exclusive, never-follow temp file + rename: a link planted in the spool is not written
+        safefile.atomic_write(os.path.join(self.dir, name), data, mode=0o600)
 
     def write_alert(self, alert):
         """True when the alert is on disk; False (logged once) when the spool is unusable."""
@@ -249,14 +230,13 @@ class Spool(object):
         alerts = []
         for name in sorted(os.listdir(self.dir)):
             path = os.path.join(self.dir, name)
-            if name.startswith('.tmp-'):            # a write that never completed: add() had not returned
+            if name.startswith('.tmp-') or safefile.is_temp_name(name):   # a write that never completed
                 self._unlink(path)
                 continue
             if not (name.startswith(ALERT_PREFIX) and name.endswith(ALERT_SUFFIX)):
                 continue
             try:
-                with open(path, 'rb') as fh:
-                    alerts.append(alert_from_json(fh.read()))
+                alerts.append(alert_from_json(safefile.read_small(path, MAX_SPOOL_FILE)))
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 self.log.error('alert spool: cannot read %s (%s); renamed to %s.bad', path, exc, name)
                 try:
@@ -268,8 +248,8 @@ class Spool(object):
 
     def read_state(self):
         try:
-            with open(os.path.join(self.dir, STATE_FILE), 'rb') as fh:
-                state = json.loads(fh.read().decode('utf-8'))
+            state = json.loads(safefile.read_small(os.path.join(self.dir, STATE_FILE),
+                                                   MAX_SPOOL_FILE).decode('utf-8'))
             if isinstance(state, dict):
                 return state
         except (OSError, ValueError) as exc:
@@ -299,7 +279,8 @@ class Spool(object):
         fd = None
         if self.ok:
             try:
-                fd = os.open(os.path.join(self.dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
+                fd = os.open(os.path.join(self.dir, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW |
+                             os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
                 fcntl.flock(fd, fcntl.LOCK_EX)
             except OSError as exc:
                 self.log.error('alert spool: cannot lock %s: %s', self.dir, exc.strerror or exc)

@@ -1,7 +1,7 @@
 """The command line: one argparse parser, one small function per command.
 
 Exit codes follow what admins' scripts already expect: `scan` like clamscan (0 nothing found,
-1 something suspicious, 2 error only), `status` like LSB (0 running, 1 dead with pidfile,
+1 something suspicious, 2 error only, 130 interrupted; see scancmd.py), `status` like LSB (0 running, 1 dead with pidfile,
 3 stopped), `check-config` 0 valid / 1 invalid.
 """
 import argparse
@@ -51,16 +51,18 @@ def build_parser():
 
     for name, func, text in (('stop', 'cmd_stop', 'stop the daemon (SIGTERM, then SIGKILL)'),
                              ('status', 'cmd_status', 'LSB status: 0 running, 1 dead, 3 stopped'),
-                             ('reload', 'cmd_reload', 'check the config, then SIGHUP the daemon')):
+                             ('reload', 'cmd_reload', 'check the config, then SIGHUP the daemon'),
+                             ('reopen-logs', 'cmd_reopen_logs',
+                              'SIGUSR1: reopen the log files after rotation (0 if not running)')):
         p = sub.add_parser(name, help=text)
         _config_option(p)
         p.set_defaults(func=globals()[func])
 
-    p = sub.add_parser('scan', help='scan existing files (exit 0 clean, 1 suspicious, 2 error)')
+    p = sub.add_parser('scan', help='scan existing files (exit 0 clean, 1 suspicious, 2 error, '
+                                    '130 interrupted)')
     _config_option(p)
-    p.add_argument('--json', action='store_true', help='one JSON object per suspicious file')
-    p.add_argument('--all', action='store_true', help='also list clean files (with --json)')
-    p.add_argument('paths', nargs='+', metavar='PATH')
+    from newfilewatch import scancmd
+    scancmd.add_arguments(p)
     throttle_options(p)
     p.set_defaults(func=cmd_scan)
 
@@ -91,6 +93,7 @@ def build_parser():
 
     p = sub.add_parser('check-config', help='validate the config (exit 0 valid, 1 invalid)')
     _config_option(p)
+    _watch_options(p)            # takes start's options, so init and systemd pass $OPTIONS
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser('rules', help='list the detection rules (names for [scan] disabled_rules)')
@@ -171,11 +174,19 @@ def cmd_run(options):
         from newfilewatch import daemon
         return daemon.start(cfg, options)
     from newfilewatch import throttle
-    from newfilewatch.daemon import install_signal_handlers
+    from newfilewatch.daemon import drop_foreground, install_signal_handlers
+    from newfilewatch.privileges import PrivilegeError
     from newfilewatch.service import Service, ServiceError
-    for note in throttle.apply_config(cfg.daemon):
+    for note in throttle.apply_config(cfg.daemon):      # as root still: a negative nice works
         sys.stderr.write('newfilewatch: %s\n' % note)
-    service = Service(cfg, events=options.events, foreground=True)
+    try:
+        # as root: fanotify marks first (they need root), then to the service user, as the daemon
+        marks, notes = drop_foreground(cfg)
+    except (PrivilegeError, OSError) as exc:
+        sys.stderr.write('newfilewatch: cannot start: %s\n' % (getattr(exc, 'strerror', None)
+                                                               or exc))
+        return 1
+    service = Service(cfg, events=options.events, foreground=True, marks=marks, notes=notes)
     install_signal_handlers(service)
     signal.signal(signal.SIGINT, lambda _signum, _frame: service.request('stop'))   # Ctrl-C
     try:
@@ -215,6 +226,12 @@ def cmd_reload(options):
         _say_problems(exc)
         return 6
     return daemon.reload(cfg, options.config)
+
+
+def cmd_reopen_logs(options):
+    """For logrotate's postrotate: never fails because the daemon is stopped."""
+    from newfilewatch import daemon
+    return daemon.reopen_logs(load_config(options, lenient=True))
 
 
 def cmd_check_config(options):
@@ -347,8 +364,9 @@ def cmd_report(options):
 def cmd_rules(options):
     """The rule catalogue an admin reads to understand an alert or to disable a rule."""
     import textwrap
-    from newfilewatch import signatures
-    for rule in signatures.RULES.values():
+    from newfilewatch import signatures, wordpress
+    # hook (issue 13): the integrity rules live in wordpress.RULES, raised by the scanner
+    for rule in list(signatures.RULES.values()) + list(wordpress.RULES.values()):
         print('%-34s %-8s %3d  %s' % (rule.name, rule.severity, rule.weight, textwrap.shorten(
             rule.summary, 200)))
     print('\nA file is suspicious when the sum of its rules\' weights reaches [scan] threshold '
@@ -363,50 +381,8 @@ def cmd_tune_sysctl(options):
 
 
 def cmd_scan(options):
-    """clamscan-like: a line per suspicious file; 1 if any found, else 2 if any error, else 0."""
-    from newfilewatch import formatting
-    from newfilewatch.escape import escape_name
-    from newfilewatch.rules import PathRules
-    from newfilewatch.scanner import Scanner
-    from newfilewatch.service import make_engine
-    from newfilewatch.walk import walk
-    cfg = load_config(options)
-    apply_throttle(options, cfg)
-    rules = PathRules.from_config(cfg)
-    scanner = Scanner(make_engine(cfg.scan), cfg.scan.max_bytes, cfg.scan.allow_sha256)
-    found = errors = 0
-
-    def failed(path, exc):
-        nonlocal errors
-        errors += 1
-        sys.stderr.write('%s: ERROR %s\n' % (escape_name(path), exc.strerror or exc))
-
-    def targets():
-        for arg in options.paths:
-            if os.path.isdir(arg):            # followed if the admin named a link; below: never
-                for path, _entry in walk(os.path.normpath(arg), rules, on_error=failed):
-                    yield path
-            elif os.path.lexists(arg):
-                yield arg                          # named explicitly: scanned whatever its name
-            else:
-                failed(arg, OSError(2, 'No such file or directory'))
-
-    out = sys.stdout
-    for path in targets():
-        result = scanner.scan(path, now=time.time())
-        if result.suspicious and rules.is_allowed(path):
-            result = result._replace(suspicious=False, note='path allowlisted')
-        if result.kind == 'file' and result.note and not result.sha256:
-            failed(path, OSError(0, result.note))
-            continue
-        if result.suspicious:
-            found += 1
-            out.write((formatting.event('alert', result.time, result) if options.json
-                       else formatting.scan_line(result)) + '\n')
-        elif options.json and options.all:
-            out.write(formatting.event('clean', result.time, result) + '\n')
-    out.flush()
-    return 1 if found else (2 if errors else 0)
+    from newfilewatch import scancmd
+    return scancmd.run(options)
 
 
 def main(argv=None):

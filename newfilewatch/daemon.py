@@ -23,6 +23,7 @@ import time
 
 from newfilewatch import config as config_mod
 from newfilewatch import privileges
+from newfilewatch import safefile
 from newfilewatch import throttle
 
 PROG = 'newfilewatch'
@@ -63,19 +64,118 @@ def alive(pid):
     return _proc_state(pid) not in ('Z', 'X')
 
 
-def pidfile_state(path):
-    """('stopped', None) no pidfile; ('running', pid); ('dead', pid or None) stale or garbage."""
+PIDFILE_MAX = 64                  # bytes: a pid and a newline; more is not a pidfile of ours
+
+
+def read_pidfile(path):
+    """The pidfile's text, or None when there is none.
+
+    The pidfile lives in a dir the service user owns, so whatever is there may be planted:
+    opened without following a link and without blocking (a FIFO would hang start/stop/status,
+    a link to /dev/zero would be read until memory runs out), checked to be a regular file,
+    and read up to PIDFILE_MAX bytes.  Raises safefile.UnsafePath for anything else.
+    """
     try:
-        with open(path) as fh:
-            text = fh.read()
-    except (OSError, IOError) as exc:
+        data = safefile.read_small(path, PIDFILE_MAX + 1)
+    except OSError as exc:
         if exc.errno == errno.ENOENT:
-            return 'stopped', None
+            return None
+        if exc.errno == errno.ELOOP:
+            raise safefile.UnsafePath(exc.errno, '%s is a symlink (not followed)' % path)
         raise
+    if len(data) > PIDFILE_MAX:
+        raise safefile.UnsafePath(errno.EFBIG, '%s is larger than a pidfile' % path)
+    return data.decode('ascii', 'replace')
+
+
+def looks_like_daemon(argv, exe):
+    """True when a process's argv (list of str) and executable are newfilewatch under Python.
+
+    Pure.  `exe` is /proc/PID/exe's target, or None when it cannot be read (another user's
+    process seen by a non-root status): then argv[0] stands in for it.
+    """
+    if not argv:
+        return False
+    program = os.path.basename(exe or argv[0])
+    if 'python' not in program:             # python3.6, platform-python (EL8)
+        return False
+    rest = argv[1:]
+    for i, arg in enumerate(rest):
+        if arg == '-m':
+            return i + 1 < len(rest) and rest[i + 1] == PROG
+        if not arg.startswith('-'):
+            return os.path.basename(arg) == PROG          # the script: /usr/bin/newfilewatch
+    return False
+
+
+def _process_facts(pid):
+    """(argv, exe, real uid) of a live process, or None when /proc does not say."""
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as fh:
+            argv = [a.decode('utf-8', 'replace') for a in fh.read(65536).split(b'\0') if a]
+        with open('/proc/%d/status' % pid) as fh:
+            uid = privileges.parse_status(fh.read())['Uid'][0]
+    except (OSError, IOError, KeyError, IndexError, ValueError):
+        return None
+    try:
+        exe = os.readlink('/proc/%d/exe' % pid)
+    except OSError:
+        exe = None
+    return argv, exe, uid
+
+
+def daemon_uids(cfg):
+    """Users the daemon may run as: root, the service user, and whoever runs this command."""
+    uids = {0, os.getuid()}
+    try:
+        uids.add(privileges.lookup(cfg.daemon.user).uid)
+    except privileges.PrivilegeError:
+        pass
+    return uids
+
+
+def is_our_daemon(pid, uids=None):
+    """Is `pid` really newfilewatch, run by one of `uids`?  Checked before any signal is sent,
+    because the pidfile may name any process (the service user can write it)."""
+    if pid == os.getpid():
+        return False
+    facts = _process_facts(pid)
+    if facts is None:
+        return False
+    argv, exe, uid = facts
+    return (uids is None or uid in uids) and looks_like_daemon(argv, exe)
+
+
+def pidfile_state(path, uids=None):
+    """('stopped', None) no pidfile; ('running', pid) our daemon; ('dead', pid or None) stale or
+    garbage; ('foreign', pid) a live process that is not our daemon (never signalled);
+    ('unsafe', reason) not a regular file (a link, a FIFO, too large): not read.
+
+    `uids`: the users our daemon may run as (daemon_uids); None accepts any user.
+    """
+    try:
+        text = read_pidfile(path)
+    except safefile.UnsafePath as exc:
+        return 'unsafe', exc.strerror
+    if text is None:
+        return 'stopped', None
     pid = parse_pid(text)
-    if pid is not None and alive(pid):
-        return 'running', pid
-    return 'dead', pid
+    if pid is None or not alive(pid):
+        return 'dead', pid
+    if not is_our_daemon(pid, uids):
+        return 'foreign', pid
+    return 'running', pid
+
+
+def _state_of(cfg):
+    """pidfile_state for the configured pidfile, with what is wrong said on stderr."""
+    pidfile = cfg.daemon.pidfile
+    state, pid = pidfile_state(pidfile, daemon_uids(cfg))
+    if state == 'foreign':
+        _err('pidfile %s names pid %d, which is not %s: not signalled' % (pidfile, pid, PROG))
+    elif state == 'unsafe':
+        _err('pidfile %s not read: %s' % (pidfile, pid))
+    return state, pid
 
 
 def _remove(path):
@@ -110,6 +210,32 @@ def service_dirs(cfg):
             seen.add(path)
             out.append(d)
     return out
+
+
+def service_files(cfg):
+    """Files the service writes to (besides the pidfile, which only the daemon creates)."""
+    files = [cfg.log.log_file, cfg.log.new_files_log, cfg.watch.state_file]
+    if cfg.log.events_file and cfg.log.events_file != '-':
+        files.append(cfg.log.events_file)
+    spool = cfg.mail.spool_dir
+    if spool:
+        try:
+            files.extend(os.path.join(spool, name) for name in os.listdir(spool))
+        except OSError:
+            pass
+    return [f for f in files if f]
+
+
+def prepare(cfg, target):
+    """As root, before the drop: the service's dirs exist and are the service user's, and the
+    files in them are usable by it (or PrivilegeError says on the console why not).
+
+    Returns notes for the log (files taken over from root).
+    """
+    privileges.prepare_dirs(service_dirs(cfg), target)
+    if target is None:
+        return []
+    return privileges.adopt_files(service_files(cfg), target)
 
 
 # --- the daemon side -----------------------------------------------------------------------
@@ -175,12 +301,13 @@ def _make_context(cfg, target, ready_fd, requests, keep=()):
     return daemon.DaemonContext(**kwargs)
 
 
-def _daemon_main(cfg, options, target, ready_fd):
+def _daemon_main(cfg, options, target, ready_fd, prepared=()):
     """Runs in a child of `start`; returns the exit code of the daemon (or of a failed start)."""
     from newfilewatch.service import Service, ServiceError
     from newfilewatch import fanwatch
     requests = _Requests()
-    notes = throttle.apply_config(cfg.daemon)       # as root still: a negative nice is allowed
+    notes = list(prepared)
+    notes += throttle.apply_config(cfg.daemon)      # as root still: a negative nice is allowed
     try:
         # fanotify marks need root (CAP_SYS_ADMIN): made now, their fds kept over the drop
         marks = fanwatch.prepare(cfg.watch.dirs, cfg.watch.backend)
@@ -261,6 +388,32 @@ def _target_for(cfg):
     return None if target.uid == 0 else target
 
 
+def drop_foreground(cfg):
+    """`run --foreground` as root: prepare the service's dirs, make the fanotify marks (they
+    need root) and drop to the service user, as the daemon does.  Where that user does not
+    exist (the package was never installed) say so once and run on as root.
+
+    Returns (marks or None, notes for the log); raises PrivilegeError when the dirs are unsafe
+    or the drop cannot happen.  Not root: nothing to do.
+    """
+    if os.geteuid() != 0:
+        return None, []
+    from newfilewatch import fanwatch
+    try:
+        target = _target_for(cfg)
+    except privileges.PrivilegeError as exc:
+        _err('%s; running as root' % exc)
+        target = None
+    # No pidfile in the foreground: its dir is not needed.
+    dirs = [d for d in service_dirs(cfg) if not isinstance(d, tuple)]
+    privileges.prepare_dirs(dirs, target)
+    marks = fanwatch.prepare(cfg.watch.dirs, cfg.watch.backend)
+    if target is None:
+        return marks, []
+    notes = privileges.adopt_files(service_files(cfg), target)
+    return marks, notes + privileges.drop_to(target)
+
+
 def start(cfg, options):
     """Start the daemon and return 0 once its watches are in place, else 1 with the reason.
 
@@ -268,21 +421,22 @@ def start(cfg, options):
     """
     pidfile = cfg.daemon.pidfile
     try:
-        state, pid = pidfile_state(pidfile)
+        state, pid = _state_of(cfg)
     except (OSError, IOError) as exc:
         _err('cannot read pidfile %s: %s' % (pidfile, exc))
         return 1
     if state == 'running':
         _err('already running (pid %d, pidfile %s)' % (pid, pidfile))
         return 1
-    if state == 'dead':
-        _err('removing stale pidfile %s (pid %s is gone)' % (pidfile, pid))
+    if state != 'stopped':
+        _err('removing stale pidfile %s%s' % (pidfile, ' (pid %s is gone)' % pid
+                                              if state == 'dead' else ''))
         _remove(pidfile)
     try:
         target = _target_for(cfg)
-        privileges.prepare_dirs(service_dirs(cfg), target)
+        prepared = prepare(cfg, target)
     except (privileges.PrivilegeError, OSError) as exc:
-        _err(str(exc))
+        _err('not started: %s' % (exc.strerror if isinstance(exc, safefile.UnsafePath) else exc))
         return 1
 
     sys.stdout.flush()
@@ -293,7 +447,7 @@ def start(cfg, options):
         code = 1
         try:
             os.close(read_fd)
-            code = _daemon_main(cfg, options, target, write_fd)
+            code = _daemon_main(cfg, options, target, write_fd, prepared)
         except BaseException as exc:
             _tell(write_fd, 'daemon failed: %r' % (exc,))
         finally:
@@ -319,9 +473,9 @@ def start(cfg, options):
 def stop(cfg):
     """SIGTERM, wait up to [daemon] stop_timeout, then SIGKILL.  0 when it is not running after."""
     pidfile = cfg.daemon.pidfile
-    state, pid = pidfile_state(pidfile)
+    state, pid = _state_of(cfg)
     if state != 'running':
-        if state == 'dead':
+        if state != 'stopped':
             _remove(pidfile)
         sys.stdout.write('%s is not running\n' % PROG)
         return 0
@@ -344,14 +498,17 @@ def stop(cfg):
 def status(cfg):
     """LSB status: 0 running, 1 dead but pidfile exists, 3 not running, 4 unknown."""
     try:
-        state, pid = pidfile_state(cfg.daemon.pidfile)
+        state, pid = _state_of(cfg)
     except (OSError, IOError) as exc:
         sys.stdout.write('%s status unknown: %s\n' % (PROG, exc))
         return 4
     if state == 'running':
         sys.stdout.write('%s (pid %d) is running...\n' % (PROG, pid))
         return 0
-    if state == 'dead':
+    if state == 'unsafe':
+        sys.stdout.write('%s status unknown: %s\n' % (PROG, pid))
+        return 4
+    if state in ('dead', 'foreign'):
         sys.stdout.write('%s dead but pid file exists\n' % PROG)
         return 1
     sys.stdout.write('%s is stopped\n' % PROG)
@@ -367,11 +524,31 @@ def reload(cfg, config_path):
         for problem in exc.problems:
             sys.stderr.write('  %s: %s\n' % (exc.path, problem))
         return 6
-    state, pid = pidfile_state(cfg.daemon.pidfile)
+    state, pid = _state_of(cfg)
     if state != 'running':
         _err('not running')
         return 7
     if not _send(pid, signal.SIGHUP):
         return 1
     sys.stdout.write('%s: reload requested (pid %d)\n' % (PROG, pid))
+    return 0
+
+
+def reopen_logs(cfg):
+    """SIGUSR1 (reopen the log files after rotation) to the verified daemon.
+
+    0 also when it is not running: logrotate's postrotate must not fail for a stopped service.
+    1 only when a running daemon could not be signalled.
+    """
+    try:
+        state, pid = _state_of(cfg)
+    except (OSError, IOError) as exc:
+        _err('cannot read pidfile %s: %s' % (cfg.daemon.pidfile, exc))
+        return 0
+    if state != 'running':
+        sys.stdout.write('%s is not running: no logs to reopen\n' % PROG)
+        return 0
+    if not _send(pid, signal.SIGUSR1):
+        return 1
+    sys.stdout.write('%s: log reopen requested (pid %d)\n' % (PROG, pid))
     return 0

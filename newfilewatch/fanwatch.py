@@ -597,4 +597,5 @@ def make_watcher(cfg, rules, emit, walk_error=None, marks=None, logger=None):
                 'watch backend inotify: fanotify unavailable: %s', failure)
     else:
         log.info('watch backend inotify ([watch] backend = inotify)')
-    return Watcher(cfg.watch.dirs, rules, emit, **kwargs)
+    return Watcher(cfg.watch.dirs, rules, emit,
+                   allow_root_links=getattr(cfg.watch, 'allow_root_links', ()), **kwargs)

@@ -110,3 +110,22 @@ def scan_line(finding):
     """`newfilewatch scan` output: the path first, then the rules that fired (clamscan-like)."""
     rules = ', '.join(sorted(set(h.rule for h in finding.hits)))
     return '%s: %s' % (escape_name(finding.path), rules)
+
+
+def scan_result_line(finding):
+    """A `scan` line, clamscan-like with what an allowlist needs:
+    `PATH: rule1, rule2 (score N) sha256=HEX`; `PATH: OK` for a clean file."""
+    if not finding.suspicious:
+        return '%s: OK%s' % (escape_name(finding.path),
+                             ' (%s)' % one_line(finding.note, 200) if finding.known_good else '')
+    return '%s (score %d) sha256=%s' % (scan_line(finding), finding.score, finding.sha256 or '-')
+
+
+def scan_hit_lines(finding, width=160):
+    """`scan -v`: one `PATH:LINE:excerpt` per hit, then `  ^ rule (severity)` as in mail."""
+    lines = []
+    for h in finding.hits:
+        text = '' if finding.private else one_line(h.text, width)
+        lines.append('%s:%d:%s' % (escape_name(finding.path), h.line, text))
+        lines.append('  ^ %s (%s)' % (h.rule, h.severity))
+    return lines

@@ -33,14 +33,17 @@ Writer = collections.namedtuple('Writer', 'pid comm uid user pool')
 #   note       '' or a short human reason ('symlink, not followed', 'hard link to a file of root')
 #   partial    True when only the head and tail of a large file were read
 #   private    True when the content must not be quoted in mail (foreign hard link)
+#   known_good True when the content matches a published checksum (WordPress core or plugin):
+#              not analysed, never alerted; `note` says which list it matched
 Finding = collections.namedtuple(
     'Finding', 'path kind owner uid size sha256 score suspicious hits note partial private time '
-    'writer')
-Finding.__new__.__defaults__ = (None,)     # writer: a Writer or None, as on the Candidate
+    'writer known_good')
+Finding.__new__.__defaults__ = (None, False)     # writer (a Writer or None), known_good
 
 
 def finding(path, kind='file', owner='', uid=-1, size=0, sha256='', score=0, suspicious=False,
-            hits=(), note='', partial=False, private=False, time=0.0, writer=None):
+            hits=(), note='', partial=False, private=False, time=0.0, writer=None,
+            known_good=False):
     """Build a Finding with defaults, so callers name only what they know.
 
     `writer` may come back from the alert spool's JSON as a list: it is made a Writer again.
@@ -48,4 +51,4 @@ def finding(path, kind='file', owner='', uid=-1, size=0, sha256='', score=0, sus
     if writer is not None and not isinstance(writer, Writer):
         writer = Writer(*writer)
     return Finding(path, kind, owner, uid, size, sha256, score, suspicious, tuple(hits), note,
-                   partial, private, time, writer)
+                   partial, private, time, writer, known_good)

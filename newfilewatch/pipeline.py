@@ -25,14 +25,34 @@ class Pipeline(object):
         self.clock = clock
         self.log = logger or logging.getLogger('newfilewatch')
         self.queue = collections.OrderedDict()
+        self.floors = {}          # path -> earliest ctime that may matter (see offer)
+        self.unlogged = None      # floor of the oldest file the new-files log did not take
         self.recent = collections.OrderedDict()
         self.counts = collections.Counter()
+        self._floor = None
 
-    def offer(self, candidate):
-        """Queue a path (the watcher's `emit`)."""
+    def offer(self, candidate, floor=None):
+        """Queue a path (the watcher's `emit`).
+
+        `floor`: a time no later than the file's ctime (a restart catch-up passes the time it
+        scans from; an event's own time is the default), so that oldest() can tell how far
+        back the next start must look for the files still queued.
+        """
         old = self.queue.get(candidate.path)
         if old is None or (old.synthetic and not candidate.synthetic):
             self.queue[candidate.path] = candidate
+        floor = self.clock() if floor is None else floor
+        known = self.floors.get(candidate.path)
+        if known is None or floor < known:
+            self.floors[candidate.path] = floor
+
+    def oldest(self):
+        """The catch-up time that still covers every queued file and every file the new-files
+        log could not take; None when there is none (the caller's clock is then the limit)."""
+        marks = [self.unlogged] if self.unlogged is not None else []
+        if self.floors:
+            marks.append(min(self.floors.values()))
+        return min(marks) if marks else None
 
     def __len__(self):
         return len(self.queue)
@@ -42,7 +62,8 @@ class Pipeline(object):
         deadline = self.clock() + budget
         done = 0
         while self.queue:
-            _, candidate = self.queue.popitem(last=False)
+            path, candidate = self.queue.popitem(last=False)
+            self._floor = self.floors.pop(path, None)
             self.handle(candidate)
             done += 1
             if done % 16 == 0 and self.clock() >= deadline:
@@ -80,7 +101,11 @@ class Pipeline(object):
         if finding.suspicious and self.rules.is_allowed(path):
             finding = finding._replace(suspicious=False, note='path allowlisted')
         self.counts['files'] += 1
-        self.sinks.new_file(finding, candidate)
+        if finding.known_good:
+            self.counts['known_good'] += 1
+        if self.sinks.new_file(finding, candidate) is False:      # not in the new-files log
+            floor = self._floor if self._floor is not None else self.clock()
+            self.unlogged = floor if self.unlogged is None else min(self.unlogged, floor)
         if finding.suspicious:
             self.counts['alerts'] += 1
             self.sinks.alert(finding, candidate)

@@ -20,6 +20,9 @@ import ctypes.util
 import errno
 import os
 import pwd
+import stat
+
+from newfilewatch import safefile
 
 CAP_DAC_READ_SEARCH = 2
 CAP_SETPCAP = 8
@@ -67,31 +70,146 @@ def lookup(user):
     return Target(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
 
 
+def writable_by(st, uid, gids):
+    """Pure: may `uid` (with groups `gids`) create files in a dir with stat result `st`?"""
+    if uid == 0:
+        return True
+    if st.st_uid == uid:
+        return bool(st.st_mode & 0o200)
+    if st.st_gid in gids:
+        return bool(st.st_mode & 0o020)
+    return bool(st.st_mode & 0o002)
+
+
+def _groups(target):
+    try:
+        return set(os.getgrouplist(target.name, target.gid))
+    except (OSError, KeyError):
+        return {target.gid}
+
+
+OWN_DIR_NAME = 'newfilewatch'     # a dir with this component in its path is the service's own
+
+
+def own_dir(path):
+    """Pure: is `path` the service's own dir (/var/log/newfilewatch, /var/lib/newfilewatch/spool),
+    which root may give to the service user, rather than a shared one such as /var/log?"""
+    return OWN_DIR_NAME in path.split('/')
+
+
 def prepare_dirs(dirs, target, mode=0o750):
-    """Create the missing run/log/state dirs and give them to `target`; existing ones are left.
+    """Create the missing run/log/state dirs and give them to `target`; check the existing ones.
 
     `dirs` holds paths or (path, mode) pairs; `target` None (not root) creates without chown.
+    Every step is relative to an fd opened with O_NOFOLLOW (safefile.open_dir): a dir swapped
+    for a symlink between mkdir and chown is noticed, never followed, so root cannot be made to
+    chown or chmod a file elsewhere.  What we create we fchmod/fchown on its own fd.
 
-    Returns the directories created.  Only what we create is chowned: an admin who made a dir
-    root-owned on purpose gets a clear permission error later rather than a silent chown.
+    Raises PrivilegeError when a dir is not what it must be: a symlink that root did not make,
+    not a dir, owned by someone other than root or `target`, or not writable by `target`
+    (an admin's root-owned dir is never taken over silently: the reason goes to the console).
+    Only the service's own dirs (own_dir) that root left behind (an old root run made them) are
+    fchown'd to `target` on the fd the walk opened.
+    Returns the directories created.
     """
     created = []
+    gids = _groups(target) if target is not None else set()
     for path in dirs:
         path, dir_mode = path if isinstance(path, tuple) else (path, mode)
         if not path:
             continue
-        missing = []
-        probe = os.path.abspath(path)
-        while probe != '/' and not os.path.isdir(probe):
-            missing.append(probe)
-            probe = os.path.dirname(probe)
-        for directory in reversed(missing):
-            os.mkdir(directory, dir_mode)
-            os.chmod(directory, dir_mode)      # mkdir's mode is cut by the umask
-            if target is not None:
-                os.chown(directory, target.uid, target.gid)
-            created.append(directory)
+        path = os.path.abspath(path)
+        made = []
+
+        def make(parent_fd, name):
+            os.mkdir(name, dir_mode, dir_fd=parent_fd)
+            fd = os.open(name, safefile.NOFOLLOW_DIR, dir_fd=parent_fd)
+            try:
+                st = os.fstat(fd)
+                if st.st_uid != os.geteuid():       # swapped between mkdir and open
+                    raise PrivilegeError('%s: %s changed while it was being created' % (path, name))
+                os.fchmod(fd, dir_mode)             # mkdir's mode is cut by the umask
+                if target is not None:
+                    os.fchown(fd, target.uid, target.gid)
+            finally:
+                os.close(fd)
+            made.append(name)
+        try:
+            fd = safefile.open_dir(path, make)
+        except safefile.UnsafePath as exc:
+            raise PrivilegeError('service dir %s refused: %s' % (path, exc.strerror))
+        except OSError as exc:
+            raise PrivilegeError('cannot create service dir %s: %s' % (path, exc.strerror or exc))
+        try:
+            st = os.fstat(fd)
+            if target is not None and st.st_uid == 0 and own_dir(path) and \
+                    not writable_by(st, target.uid, gids):
+                os.fchown(fd, target.uid, target.gid)       # left by a root run: the user's
+                st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if made:
+            parts = path.rstrip('/').split('/')
+            created.extend('/'.join(parts[:len(parts) - i]) or '/'
+                           for i in reversed(range(len(made))))
+        if target is not None:
+            if st.st_uid not in (0, target.uid):
+                raise PrivilegeError('service dir %s is owned by uid %d, neither root nor %s: '
+                                     'refused' % (path, st.st_uid, target.name))
+            if not writable_by(st, target.uid, gids):
+                raise PrivilegeError('service dir %s is not writable by %s (owner uid %d, mode '
+                                     '%04o): chown %s %s' % (path, target.name, st.st_uid,
+                                                             st.st_mode & 0o7777, target.name, path))
     return created
+
+
+def adopt_files(paths, target):
+    """Give the service's own files (logs, state, spool) that root left behind to `target`.
+
+    A `run --foreground` as root (before it dropped privileges too) left root-owned logs: the
+    daemon then could not write them and said nothing.  Each file is opened relative to its
+    dir without following a link or blocking, and fchown'd on that fd only when it is a plain
+    file with one link owned by root, so a link or hard link planted there cannot make root
+    chown anything else.  Raises PrivilegeError for what cannot be made usable; returns notes.
+    """
+    notes = []
+    for path in paths:
+        if not path:
+            continue
+        parent, name = os.path.split(os.path.abspath(path))
+        try:
+            dfd = safefile.open_dir(parent)
+        except OSError:
+            continue                                 # prepare_dirs already said why
+        try:
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY |
+                             os.O_CLOEXEC, dir_fd=dfd)
+            except OSError as exc:
+                if exc.errno == errno.ENOENT:
+                    continue
+                what = 'a symlink' if exc.errno == errno.ELOOP else exc.strerror
+                raise PrivilegeError('%s is %s: the service writes there; remove it' % (path, what))
+            try:
+                st = os.fstat(fd)
+                if stat.S_ISDIR(st.st_mode):
+                    continue                     # a sub-spool (webhook, owners): its own files
+                if not stat.S_ISREG(st.st_mode):
+                    raise PrivilegeError('%s is not a regular file: the service writes there; '
+                                         'remove it' % path)
+                if st.st_uid == target.uid:
+                    continue
+                if st.st_uid != 0 or st.st_nlink != 1:
+                    raise PrivilegeError('%s belongs to uid %d%s, not to %s: refused' % (
+                        path, st.st_uid, ' (%d links)' % st.st_nlink if st.st_nlink > 1 else '',
+                        target.name))
+                os.fchown(fd, target.uid, target.gid)
+                notes.append('gave %s (left by root) to %s' % (path, target.name))
+            finally:
+                os.close(fd)
+        finally:
+            os.close(dfd)
+    return notes
 
 
 # --- the thin shell over the two syscalls -------------------------------------------------

@@ -13,10 +13,13 @@ This is the only place that opens files an attacker controls, so it is deliberat
 """
 import errno
 import hashlib
+import logging
 import os
 import pwd
 import stat
 
+from newfilewatch import wordpress
+from newfilewatch.escape import escape_name
 from newfilewatch.model import Hit, finding
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0) | \
@@ -76,13 +79,17 @@ def read_bounded(fd, size, max_bytes):
 
 
 class Scanner(object):
-    """Path -> Finding.  `engine` is engine.Engine (or anything with analyse(data, name))."""
+    """Path -> Finding.  `engine` is engine.Engine (or anything with analyse(data, name));
+    `integrity` an integrity.Integrity (or None): files matching WordPress.org's checksums are
+    known good and not analysed, modified core files are alerted whatever the rules say."""
 
-    def __init__(self, engine, max_bytes=4 << 20, allow_sha256=(), owner_names=None):
+    def __init__(self, engine, max_bytes=4 << 20, allow_sha256=(), owner_names=None,
+                 integrity=None):
         self.engine = engine
         self.max_bytes = max_bytes
         self.allow_sha256 = frozenset(h.lower() for h in allow_sha256)
         self.owner_names = owner_names or OwnerNames()
+        self.integrity = integrity
 
     def scan(self, path, st=None, now=0.0):
         """Describe and judge the file at `path` (str, surrogateescape'd); never raises on OSError."""
@@ -127,10 +134,29 @@ class Scanner(object):
         if digest in self.allow_sha256:
             return finding(path, owner=owner, uid=fst.st_uid, size=fst.st_size, sha256=digest,
                            partial=partial, note='sha256 allowlisted', time=now)
+        judgement = self._integrity(path, data) if not partial else None
+        if judgement is not None and judgement.status == wordpress.GOOD:
+            return finding(path, owner=owner, uid=fst.st_uid, size=fst.st_size, sha256=digest,
+                           note=judgement.note, time=now, known_good=True)
         verdict = self.engine.analyse(data, path)
+        score, suspicious, hits = verdict.score, verdict.suspicious, verdict.hits
+        if judgement is not None:            # modified / unexpected: an alert of its own
+            rule = wordpress.RULES['integrity.' + judgement.status]
+            hits = (Hit(rule.name, 0, judgement.note, rule.severity, rule.weight),) + tuple(hits)
+            score, suspicious = score + rule.weight, True
         return finding(path, owner=owner, uid=fst.st_uid, size=fst.st_size, sha256=digest,
-                       score=verdict.score, suspicious=verdict.suspicious, hits=verdict.hits,
+                       score=score, suspicious=suspicious, hits=hits,
                        partial=partial, note='head and tail read' if partial else '', time=now)
+
+    def _integrity(self, path, data):
+        if self.integrity is None:
+            return None
+        try:
+            return self.integrity.check(path, data)
+        except Exception:                    # the checksum check must never cost the scan
+            logging.getLogger('newfilewatch').exception(
+                'integrity check failed on %s', escape_name(path))
+            return None
 
     def _symlink(self, path, st, owner, now):
         try:

@@ -20,11 +20,14 @@ from newfilewatch import config as configmod
 from newfilewatch import fanwatch
 from newfilewatch import hooks as hooksmod
 from newfilewatch import owners
+from newfilewatch import safefile
 from newfilewatch import state
 from newfilewatch import sysctl
 from newfilewatch import webhook
+from newfilewatch import wordpress
 from newfilewatch.escape import escape_name
 from newfilewatch.engine import Engine
+from newfilewatch.integrity import Integrity
 from newfilewatch.pipeline import Pipeline
 from newfilewatch.rules import PathRules
 from newfilewatch.scanner import Scanner
@@ -44,10 +47,20 @@ class ServiceError(Exception):
 def make_engine(scan_cfg):
     """The rule engine for a [scan] section; cached because compiling it costs a noticeable part
     of start-up and `load_config` already built it once to validate the rule names."""
+    # hook (issue 13): integrity.* names are valid in disabled_rules; integrity.py honours them
+    scan_cfg = scan_cfg._replace(disabled_rules=tuple(
+        r for r in scan_cfg.disabled_rules if r not in wordpress.RULES))
     try:
         return Engine.from_config(scan_cfg, logger=log)
     except ValueError as exc:
         raise configmod.ConfigError('(config)', ['[scan] %s' % exc])
+
+
+def make_scanner(cfg, live=True):
+    """The scanner for a config; `live` (the daemon) uses WordPress checksums only to skip
+    known-good files, fetched in the background (see integrity.py)."""
+    return Scanner(make_engine(cfg.scan), cfg.scan.max_bytes, cfg.scan.allow_sha256,
+                   integrity=Integrity.from_config(cfg.integrity, cfg.scan, live=live, logger=log))
 
 
 def configure_logging(cfg, foreground):
@@ -68,9 +81,10 @@ def configure_logging(cfg, foreground):
         try:
             parent = os.path.dirname(cfg.log.log_file)
             if parent and not os.path.isdir(parent):
-                os.makedirs(parent, 0o750)
-            # WatchedFileHandler reopens by itself when logrotate moves the file
-            handler = logging.handlers.WatchedFileHandler(cfg.log.log_file)
+                safefile.make_dirs(parent, 0o750)
+            # WatchedFileHandler reopens by itself when logrotate moves the file; this one
+            # never opens through a link planted at the log path
+            handler = safefile.LogFileHandler(cfg.log.log_file)
             handler.setFormatter(fmt)
             root.addHandler(handler)
         except OSError as exc:
@@ -91,14 +105,16 @@ def configure_logging(cfg, foreground):
         root.addHandler(logging.NullHandler())
     for problem in problems:
         root.warning(problem)
+    return problems
 
 
 class Service(object):
     """Everything that runs; `open()` makes the I/O objects, `run()` loops, `close()` undoes."""
 
-    def __init__(self, config, events=None, foreground=False, marks=None):
+    def __init__(self, config, events=None, foreground=False, marks=None, notes=()):
         self.config = config
         self.marks = marks            # fanotify marks made before a privilege drop (daemon.py)
+        self.notes = list(notes)      # from the privilege drop, logged once logging is up
         self.events_path = events
         self.foreground = foreground
         self.requests = []
@@ -121,13 +137,18 @@ class Service(object):
     # -- lifecycle ------------------------------------------------------------------------------
     def open(self):
         cfg = self.config
-        configure_logging(cfg, self.foreground)
+        problems = configure_logging(cfg, self.foreground)
+        for note in self.notes:
+            log.warning('%s', note)
         self._wake_r, self._wake_w = os.pipe()
         for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
         try:
             self._build(cfg)
+            self._refuse_blind_logs(problems)
             since = state.load(cfg.watch.state_file)
+            if since is not None:
+                self.caught_up = since           # until the catch-up below is handled
             count = self.watcher.start(since=since)
         except (OSError, configmod.ConfigError) as exc:
             raise ServiceError(str(exc))
@@ -142,15 +163,37 @@ class Service(object):
                           backend=getattr(self.watcher, 'backend', 'inotify'))
         return count
 
+    def _refuse_blind_logs(self, problems):
+        """The daemon does not start when it cannot write its logs: it would watch and report
+        nothing (the init script said [ OK ]).  In the foreground the console still shows all."""
+        if self.foreground:
+            return
+        blind = [p for p in problems if p.startswith('cannot write log file')]
+        sink = self.outputs.new_files
+        if sink is not None and sink.fh is None:
+            blind.append('cannot write the new-files log %s: %s' % (sink.path, sink.error))
+        if blind:
+            raise ServiceError('; '.join(blind))
+
     def _build(self, cfg):
         rules = PathRules.from_config(cfg)
-        scanner = Scanner(make_engine(cfg.scan), cfg.scan.max_bytes, cfg.scan.allow_sha256)
+        scanner = make_scanner(cfg)
         self._make_outputs(cfg)
         self.pipeline = Pipeline(scanner, rules, self.outputs)
         self.watcher = fanwatch.make_watcher(
-            cfg, rules, self.pipeline.offer, marks=self.marks, logger=log,
+            cfg, rules, self._offer, marks=self.marks, logger=log,
             walk_error=lambda path, msg: self.outputs.emit(
                 'error', time.time(), path=path, message=msg))
+
+    def _offer(self, candidate):
+        """A catch-up walk's files may be older than now: they carry the walk's `since`.  A
+        backend that does not say (fanotify) gets the last saved catch-up time for files it
+        found by walking, so a stop never saves a later one while they wait."""
+        floor = getattr(self.watcher, 'walk_floor', None)
+        if floor is None and candidate.synthetic and self.watcher is not None and \
+                not hasattr(self.watcher, 'walk_floor'):
+            floor = self.caught_up
+        self.pipeline.offer(candidate, floor)
 
     def _make_outputs(self, cfg):
         events_path = self.events_path or cfg.log.events_file or None
@@ -293,14 +336,27 @@ class Service(object):
         now = time.time()
         self.watcher.tick(now)
         self.pipeline.drain(SCAN_SLICE)
-        if not len(self.pipeline) and self.watcher.overflow_since is None:
-            self.caught_up = now
         self._save_state()
+
+    def catch_up_mark(self, now):
+        """Until when every change was handled: never past a file still queued, still open,
+        lost in an overflow not yet rescanned, or not taken by the new-files log."""
+        marks = [now]
+        oldest = self.pipeline.oldest()
+        if oldest is not None:
+            marks.append(oldest)
+        created = getattr(self.watcher, 'created', None)
+        if created:      # inotify: path -> time; fanotify: path -> (time, writer)
+            marks.append(min(v[0] if isinstance(v, tuple) else v for v in created.values()))
+        if self.watcher.overflow_since is not None:
+            marks.append(self.watcher.overflow_since)
+        return min(marks)
 
     def _save_state(self, force=False):
         now = time.time()
         if force or now - self._saved_at >= STATE_EVERY:
             self._saved_at = now
+            self.caught_up = self.catch_up_mark(now)
             state.save(self.config.watch.state_file, self.caught_up)
 
     def _drain_wakeups(self):
@@ -315,9 +371,11 @@ class Service(object):
         while self.requests:
             what = self.requests.pop(0)
             if what == 'stop':
-                log.info('stop requested')
-                while len(self.pipeline):
-                    self.pipeline.drain(1.0)
+                # Promptly: what is still queued is left to the next start's catch-up scan
+                # (the saved catch-up time stays at the oldest of it), so a slow file cannot
+                # hold the stop until stop_timeout's SIGKILL, which would save nothing.
+                log.info('stop requested%s', ' (%d queued file(s) left to the catch-up scan '
+                         'of the next start)' % len(self.pipeline) if len(self.pipeline) else '')
                 return False
             if what == 'reopen':
                 log.info('reopening log files')
@@ -335,7 +393,7 @@ class Service(object):
             if old.watch_override:
                 new = configmod.with_watch_dirs(new, old.watch_override)
             rules = PathRules.from_config(new)
-            scanner = Scanner(make_engine(new.scan), new.scan.max_bytes, new.scan.allow_sha256)
+            scanner = make_scanner(new)
         except configmod.ConfigError as exc:
             log.error('reload refused, keeping the running config: %s', '; '.join(exc.problems))
             self.outputs.emit('error', time.time(), message='reload refused: %s' % '; '.join(
@@ -344,6 +402,9 @@ class Service(object):
         self.config = new
         configure_logging(new, self.foreground)
         self.pipeline.scanner, self.pipeline.rules = scanner, rules
+        if new.watch.allow_root_links != old.watch.allow_root_links:
+            self.watcher.allow_root_links = new.watch.allow_root_links
+            self.watcher.reconfigure(new.watch.dirs, rules)
         if (new.watch.dirs, rules) != (old.watch.dirs, self.watcher.rules):
             count = self.watcher.reconfigure(new.watch.dirs, rules)
             log.info('watching %d dirs under %s', count, self._roots_text())

@@ -12,7 +12,7 @@ import os
 import sys
 import threading
 
-from newfilewatch import formatting
+from newfilewatch import formatting, safefile
 
 
 class LineFile(object):
@@ -24,6 +24,7 @@ class LineFile(object):
         self.log = logger or logging.getLogger('newfilewatch')
         self.fh = None
         self.failed = False
+        self.error = None
         self.open()
 
     def open(self):
@@ -33,13 +34,13 @@ class LineFile(object):
         try:
             parent = os.path.dirname(self.path)
             if parent and not os.path.isdir(parent):
-                os.makedirs(parent, 0o750)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC |
-                         os.O_NOFOLLOW, self.mode)
+                safefile.make_dirs(parent, 0o750)
+            fd = safefile.open_append(self.path, self.mode)   # no link, FIFO or foreign hard link
             self.fh = os.fdopen(fd, 'a', buffering=1, encoding='utf-8', errors='backslashreplace')
             self.failed = False
         except OSError as exc:
             self.fh = None
+            self.error = exc.strerror or str(exc)
             if not self.failed:
                 self.log.error('cannot write %s: %s', self.path, exc.strerror or exc)
             self.failed = True
@@ -96,9 +97,11 @@ class Outputs(object):
         self._lock = threading.Lock()
 
     def new_file(self, finding, candidate):
+        """False when the new-files log did not take the line (the catch-up time must not pass it)."""
         line = self.fmt.new_file_line(finding)
+        logged = True
         if self.new_files is not None:
-            self.new_files.write(line)
+            logged = self.new_files.write(line)
         if self.console and not self._events_on_stdout():
             sys.stdout.write(line + '\n')
             sys.stdout.flush()
@@ -108,6 +111,7 @@ class Outputs(object):
             # DEBUG: a burst must not flood syslog; the new-files log has the line already
             self.alert_log.debug('new file %s written by %s', self.fmt.escape_name(finding.path),
                                  self.fmt.writer_text(finding))
+        return logged
 
     def alert(self, finding, candidate):
         record = self.fmt.event_record('alert', finding.time, finding, synthetic=candidate.synthetic,

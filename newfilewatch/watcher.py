@@ -17,6 +17,7 @@ Excluded dirs are pruned in our own walk (walk.py), so nothing below them is eve
 import collections
 import collections.abc
 import errno
+import fnmatch
 import glob
 import logging
 import os
@@ -36,6 +37,8 @@ DIR_MASK = (inotify.IN_CLOSE_WRITE | inotify.IN_MOVED_TO | inotify.IN_MOVED_FROM
 # Roots: follow an admin's symlink, and hear when the root itself is moved away (below the
 # roots a move is seen as IN_MOVED_FROM in the parent).
 ROOT_MASK = (DIR_MASK & ~inotify.IN_DONT_FOLLOW) | inotify.IN_MOVE_SELF
+SWEEP_STEPS = 256          # units of sweep work (a root checked, a file handed on) per turn
+SWEEP_SLICE = 0.05         # seconds of sweeping per turn at most, then the loop reads events
 CTIME_SLACK = 2.0          # ctime comes from the kernel's coarse clock; rescans look back this far
 OVERFLOW_QUIET = 0.2       # let a burst drain before re-walking, so one rescan covers it
 # per-event constants as plain module globals (process() runs once per kernel event)
@@ -76,15 +79,94 @@ def _read_mount_types():
         return {}
 
 
-def expand_roots(patterns):
-    """Glob the configured dirs ('/home/*/public_html') into existing, normalised directories."""
+def expand_roots(patterns, allow_links=(), refused=None):
+    """Glob the configured dirs ('/home/*/public_html') into existing, normalised directories.
+
+    A glob match that is a symlink is a customer's doing (their public_html -> /usr would make
+    the daemon watch and scan the system): it is kept only when it resolves inside the
+    directory its glob names (root_base) or inside one of `allow_links`; otherwise it is
+    appended to `refused` as (match, target).  A dir the admin named without a glob may be a
+    link anywhere.  n log n: one sort by path components puts every dir right after the root
+    that contains it, so nested roots are dropped in one pass.
+    """
     roots = set()
     for pattern in patterns:
-        matches = glob.glob(pattern) if glob.has_magic(pattern) else [pattern]
-        roots.update(os.path.normpath(m) for m in matches if os.path.isdir(m))
-    # a root inside another root adds nothing but duplicate walks
-    ordered = sorted(roots)
-    return [r for r in ordered if not any(o != r and under(r, o) for o in ordered)]
+        roots.update(root_matches(pattern, allow_links, refused))
+    return drop_nested(roots)
+
+
+def root_matches(pattern, allow_links=(), refused=None):
+    """The existing dirs one configured pattern names, one at a time (a sweep pauses between)."""
+    if not glob.has_magic(pattern):
+        if os.path.isdir(pattern):
+            yield os.path.normpath(pattern)
+        return
+    for match in glob.iglob(pattern):
+        match = os.path.normpath(match)
+        if not os.path.isdir(match):
+            continue
+        if os.path.islink(match) and not link_allowed(pattern, match, allow_links):
+            if refused is not None:
+                refused.append((match, os.path.realpath(match)))
+            continue
+        yield match
+
+
+def drop_nested(roots):
+    """Sorted roots without those inside another (they add nothing but duplicate walks)."""
+    kept, last = [], None
+    for root in sorted(roots, key=lambda r: r.split('/')):
+        if last is not None and under(root, last):
+            continue
+        kept.append(root)
+        last = root
+    return kept
+
+
+def root_base(pattern, match):
+    """The directory a glob's match must stay in: the match up to the glob's last wildcard
+    component ('/home/*/public_html' -> '/home/alice'), or the match's parent when the
+    wildcard is the last component ('/var/www/*' -> '/var/www').  Pure."""
+    parts = os.path.normpath(pattern).split('/')
+    magic = [i for i, part in enumerate(parts) if glob.has_magic(part)]
+    last = magic[-1] if magic else len(parts) - 1
+    if last == len(parts) - 1:
+        last -= 1
+    return '/'.join(os.path.normpath(match).split('/')[:last + 1]) or '/'
+
+
+def link_allowed(pattern, match, allow_links=()):
+    """May the glob match `match` (a symlink) be watched where it points?"""
+    target = os.path.realpath(match)
+    if under(target, os.path.realpath(root_base(pattern, match))):
+        return True
+    return any(under(target, os.path.realpath(a)) or fnmatch.fnmatchcase(target, a)
+               for a in allow_links)
+
+
+class Roots(list):
+    """The watch roots in order, with set-speed `in` (10,000 glob roots are tested per event
+    and per sweep).  Only append/remove/extend change it."""
+
+    def __init__(self, items=()):
+        list.__init__(self, items)
+        self._set = set(self)
+
+    def __contains__(self, item):
+        return item in self._set
+
+    def append(self, item):
+        list.append(self, item)
+        self._set.add(item)
+
+    def extend(self, items):
+        for item in items:
+            self.append(item)
+
+    def remove(self, item):
+        list.remove(self, item)
+        if item not in list.__iter__(self):
+            self._set.discard(item)
 
 
 class WatchTable(collections.abc.MutableMapping):
@@ -160,8 +242,9 @@ class Watcher(object):
     """inotify fd + a table wd -> directory path; `emit(Candidate)` receives every file to look at."""
 
     def __init__(self, patterns, rules, emit, settle_delay=5.0, sweep_interval=300,
-                 clock=time.time, logger=None, walk_error=None):
+                 clock=time.time, logger=None, walk_error=None, allow_root_links=()):
         self.patterns = tuple(patterns)
+        self.allow_root_links = tuple(allow_root_links)
         self.rules = rules
         self.emit = emit
         self.settle_delay = settle_delay
@@ -171,7 +254,13 @@ class Watcher(object):
         self.walk_error = walk_error          # callable(path, message) for the event stream
         self.ino = inotify.Inotify()
         self.paths = WatchTable()             # wd -> directory path: the only per-dir cost
-        self.roots = []
+        self.roots = Roots()
+        self.root_links = {}                  # root that is a symlink -> the dir it resolved to
+        self.links_checked = clock()          # when root_links were last confirmed
+        self._relink = set()                  # link roots whose target went (DELETE/MOVE_SELF)
+        self._refused_said = set()
+        self._sweep_job = None                # the sweep in progress, run in slices by tick()
+        self.last_slice = 0                   # units of sweep work done in the last slice
         self.created = {}                     # path -> time: created, not yet closed
         self._fresh = {}                      # paths created in the batch being processed
         self.moved_from = {}                  # cookie -> old dir path, resolved per batch
@@ -185,6 +274,7 @@ class Watcher(object):
         self._errors = collections.Counter()
         self._error_example = {}
         self._leaf_ok = {}                    # st_dev -> trust st_nlink == 2 as "no subdirs"
+        self.walk_floor = None                # while a walk hands on files changed since T: T
 
     # -- setup --------------------------------------------------------------------------------
     def fileno(self):
@@ -192,7 +282,8 @@ class Watcher(object):
 
     def start(self, since=None):
         """Watch every root; with `since` (restart catch-up) also hand on files changed since then."""
-        self.roots = expand_roots(self.patterns)
+        self.roots = Roots(self._expand())
+        self.links_checked = self.clock()
         for pattern in self.patterns:
             if not glob.has_magic(pattern) and not os.path.isdir(pattern):
                 self.log.warning('watch dir %s does not exist (yet); checked again every %ds',
@@ -207,6 +298,21 @@ class Watcher(object):
     def close(self):
         self.ino.close()
 
+    def _expand(self):
+        """expand_roots, saying once per (root, target) why a glob root's link was refused."""
+        refused = []
+        roots = expand_roots(self.patterns, self.allow_root_links, refused)
+        self._say_refused(refused)
+        return roots
+
+    def _say_refused(self, refused):
+        for match, target in refused:
+            if (match, target) not in self._refused_said:
+                self._refused_said.add((match, target))
+                self.log.warning('watch root %s refused: a symlink to %s, outside the dir its '
+                                 'glob names (add it to [watch] allow_root_links to watch it)',
+                                 escape_name(match), escape_name(target))
+
     # -- the walk -----------------------------------------------------------------------------
     def _walk(self, top, sweep, since=None, reason='sweep', unwatched=None):
         """Watch `top` and every dir below it not pruned; when sweeping, hand on its files.
@@ -215,6 +321,11 @@ class Watcher(object):
         self.unwatched, not descended).  The sweep itself passes a list as `unwatched`: then
         it descends anyway, to hand on the files, and collects the dirs still without a watch.
         """
+        for _ in self._walking(top, sweep, since, reason, unwatched):
+            pass
+
+    def _walking(self, top, sweep, since=None, reason='sweep', unwatched=None):
+        """_walk as a generator: yields after each file handed on, so a sweep can pause."""
         def enter(path, inode):
             added = self._watch(path, inode)
             if added is None:                  # no watch left
@@ -231,7 +342,12 @@ class Watcher(object):
                         continue
                 except OSError:
                     continue
-            self.emit(Candidate(path, True, reason))
+            self.walk_floor = since           # the pipeline's floor for this (maybe old) file
+            try:
+                self.emit(Candidate(path, True, reason))
+            finally:
+                self.walk_floor = None
+            yield
 
     def _watch(self, path, inode):
         """Add (or refresh) the watch of one dir: True, False (do not enter), None (limit)."""
@@ -259,6 +375,8 @@ class Watcher(object):
             self.paths.pop(wd, None)
             return False
         self.paths[wd] = path
+        if inode is None and path in self.roots and os.path.islink(path):
+            self.root_links[path] = os.path.realpath(path)
         # The stat that guards against a swap also tells, on filesystems that count subdirs
         # in st_nlink, that a dir has none: the walk then skips listing it (5 syscalls; most
         # dirs of a web tree are leaves).  Safe against races: the watch is added before the
@@ -341,6 +459,8 @@ class Watcher(object):
                 del paths[wd]
                 if directory in self.roots:      # the root itself went: the sweep re-adds it
                     self.roots.remove(directory)
+                    if directory in self.root_links:     # its link may point elsewhere now
+                        self._relink.add(directory)
                 continue
             if not name:
                 if mask & _MOVE_SELF and directory in self.roots:
@@ -348,6 +468,8 @@ class Watcher(object):
                                      'back (checked every %ds)', escape_name(directory), self.sweep_interval)
                     self.roots.remove(directory)
                     self.moved_from[('root', wd)] = directory
+                    if directory in self.root_links:
+                        self._relink.add(directory)
                 continue
             name = decode(name, _FS_ENCODING, _FS_ERRORS)
             path = directory + '/' + name if directory[-1] != '/' else directory + name
@@ -370,6 +492,11 @@ class Watcher(object):
                     self._file_created(path, now)
         if self.moved_from:
             self._drop_moved_out()
+        if self._relink:
+            relink, self._relink = self._relink, set()
+            expanded = set(self._expand())          # is where it leads now still allowed?
+            for root in relink:
+                self._follow_link(root, self.links_checked - CTIME_SLACK, root in expanded)
         if self._errors:
             self._report_walk_errors()
 
@@ -419,6 +546,8 @@ class Watcher(object):
     def next_deadline(self):
         """Seconds-since-epoch of the next timer due (settle, rescan, sweep)."""
         due = [self.next_sweep]
+        if self._sweep_job is not None:
+            due.append(self.clock())               # a sweep in progress: its next slice now
         if self.created:
             due.append(min(self.created.values()) + self.settle_delay)
         if self.overflow_since is not None:
@@ -434,8 +563,24 @@ class Watcher(object):
         if self.overflow_since is not None and now - self.overflow_at >= OVERFLOW_QUIET:
             since, self.overflow_since = self.overflow_since, None
             self.rescan(since, reason='overflow')
-        if now >= self.next_sweep:
-            self.sweep(now)
+        if self._sweep_job is None and now >= self.next_sweep:
+            self._sweep_job = self._sweeping(now)
+        if self._sweep_job is not None:
+            self._sweep_slice()
+
+    def _sweep_slice(self):
+        """At most SWEEP_STEPS units or SWEEP_SLICE seconds of the sweep, then back to the
+        loop: 10,000 glob roots must not keep the inotify queue unread for seconds."""
+        deadline = self.clock() + SWEEP_SLICE
+        steps = 0
+        for _ in self._sweep_job:
+            steps += 1
+            if steps >= SWEEP_STEPS or (steps % 16 == 0 and self.clock() >= deadline):
+                self.last_slice = steps
+                return False
+        self.last_slice = steps
+        self._sweep_job = None
+        return True
 
     def rescan(self, since, reason='rescan'):
         """Re-walk every root: re-add missing watches, hand on files changed since `since`."""
@@ -445,23 +590,82 @@ class Watcher(object):
         self._report_walk_errors()
 
     def sweep(self, now):
-        """Periodic: pick up new roots (globs) and sweep dirs that have no watch."""
+        """Periodic: pick up new roots (globs), follow re-pointed root links, sweep dirs that
+        have no watch.  Here all at once; tick() runs the same work in slices."""
+        for _ in self._sweeping(now):
+            pass
+        self._sweep_job = None
+
+    def _sweeping(self, now):
+        """The sweep as a generator: one yield per unit of work (a root, a file handed on)."""
         since = self.next_sweep - self.sweep_interval - CTIME_SLACK
         self.next_sweep = now + self.sweep_interval
         self.limit_hit = False
-        current = expand_roots(self.patterns)
+        found, refused = set(), []
+        for pattern in self.patterns:          # glob.iglob: thousands of roots, in slices
+            for match in root_matches(pattern, self.allow_root_links, refused):
+                found.add(match)
+                yield
+        self._say_refused(refused)
+        current = drop_nested(found)
+        yield
+        expanded = set(current)
+        for root in sorted(self.root_links):
+            # a link re-pointed (ln -sfn): watch the new target; one re-pointed out of the
+            # dir its glob names is no longer in the expansion: dropped
+            for _ in self._following(root, since, root in expanded):
+                yield
+        self.links_checked = now
         for root in current:
             if root not in self.roots:
                 self.log.info('new watch root %s', escape_name(root))
                 self.roots.append(root)
-                self._walk(root, sweep=True, reason='new root')
+                for _ in self._walking(root, sweep=True, reason='new root'):
+                    yield
+            yield
         for path in sorted(self.unwatched):
             self.unwatched.discard(path)
             still = []
-            self._walk(path, sweep=True, since=since, reason='unwatched sweep', unwatched=still)
+            for _ in self._walking(path, sweep=True, since=since, reason='unwatched sweep',
+                                   unwatched=still):
+                yield
             if still:
                 self.unwatched.add(path)
+            yield
         self._report_walk_errors()
+
+    def _follow_link(self, root, since, allowed=True):
+        for _ in self._following(root, since, allowed):
+            pass
+
+    def _following(self, root, since, allowed=True):
+        """Re-resolve a root that is a symlink; when it points elsewhere (or nowhere), drop the
+        old target's watches and watch the new one, handing on files changed since `since`."""
+        old = self.root_links.get(root)
+        new = os.path.realpath(root) if allowed and os.path.isdir(root) else None
+        if new is not None and new == old and root in self.roots:
+            return
+        self._drop_under(root)
+        if root in self.roots:
+            self.roots.remove(root)
+        self.root_links.pop(root, None)
+        if new is None:
+            self.log.warning('watch root %s (a symlink) no longer leads to a dir it may watch; '
+                             'checked again every %ds', escape_name(root), self.sweep_interval)
+            return
+        self.log.info('watch root %s now leads to %s: watching it', escape_name(root),
+                      escape_name(new))
+        self.roots.append(root)
+        for _ in self._walking(root, sweep=True, since=since, reason='root re-pointed'):
+            yield
+        self._report_walk_errors()
+
+    def _drop_under(self, root):
+        below = root.rstrip('/') + '/'
+        stale = [wd for wd, p in self.paths.items() if p == root or p.startswith(below)]
+        for wd in stale:
+            self.ino.rm_watch(wd)
+            del self.paths[wd]
 
     def reconfigure(self, patterns, rules):
         """Apply new roots/excludes without a gap: watch the new set, then drop what is left over."""
@@ -470,7 +674,9 @@ class Watcher(object):
         self.paths = WatchTable()
         self.unwatched = set()
         self.limit_hit = False
-        self.roots = expand_roots(self.patterns)
+        self._sweep_job = None
+        self.root_links = {}
+        self.roots = Roots(self._expand())
         for root in self.roots:
             self._walk(root, sweep=False)
         for wd in set(before) - set(self.paths):

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # stdout carries only the venv names (tests/run.sh reads them); everything else goes to stderr
 exec 3>&1 1>&2
 
-APT_PACKAGES="rpm msmtp-mta inotify-tools make git tar passwd util-linux"
+APT_PACKAGES="rpm rpmlint shellcheck debootstrap systemd man-db python3-pytest python3-setuptools msmtp-mta inotify-tools make git tar passwd util-linux"
 missing=""
 APT_PACKAGES="$APT_PACKAGES e2fsprogs mount"   # mkfs.ext4 + mount -o loop: fanotify tests
 for p in $APT_PACKAGES; do

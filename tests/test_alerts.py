@@ -467,6 +467,37 @@ def test_cms_update_of_500_files_makes_a_handful_of_mails(smtp_server, tmp_path,
     assert 'more, see ' + LOG in msgs[-1].get_content()
 
 
+def test_a_dripping_server_keeps_the_alert_spooled_until_a_good_one_takes_it_once(
+        tmp_path, clock, open_desks):
+    """Issue 15: an SMTP server that drips one byte at a time held the worker forever.  Now the
+    delivery gives up at its total deadline, the alert stays in the spool, and once a working
+    server listens on that port the alert is mailed exactly once."""
+    from tests.support.smtp import DripServer, SMTPServer
+    good = SMTPServer()                                   # its port, not listening yet
+    drip = DripServer(port=good.port, interval=0.2).start()
+    try:
+        cfg = _cfg(tmp_path, good.port, smtp_timeout=1.0)
+        desk = _started(open_desks, cfg, clock, retry_base=30.0)
+        desk.add(_finding(1))
+        wait_until(lambda: desk.stats()['failures'] >= 1, timeout=20, what='the deadline')
+        assert drip.accepted >= 1 and len(_spooled(cfg)) == 1
+    finally:
+        drip.stop()
+    good.start()
+    try:
+        clock.advance(30)
+        desk.kick()
+        msgs = good.wait_messages(1, timeout=20)
+        wait_until(lambda: not _spooled(cfg), what='the spool emptied')
+        assert 'shell1.php' in msgs[0].get_content()
+        clock.advance(3600)
+        desk.kick()
+        desk.close(timeout=5)
+        assert len(good.messages()) == 1
+    finally:
+        good.stop()
+
+
 def test_spooled_alert_keeps_its_writer():
     w = model.Writer(4711, 'php-fpm', 1001, 'alice', 'shop')
     f = model.finding('/srv/a.php', sha256='ab' * 32, score=20, suspicious=True, writer=w)

@@ -117,6 +117,74 @@ def test_any_bytes_give_a_config_or_a_config_error(tmp_path, blob):
         assert isinstance(cfg, config.Config)
 
 
+def test_an_empty_value_is_an_empty_list_for_every_list_key(tmp_path):
+    """Issue 11: `to =` was one empty recipient (the alert sat in the spool retrying) and
+    uncommenting the shipped `# allow_sha256 =` was an error."""
+    keys = sorted(config._LIST_KEYS - {('watch', 'dirs'), ('watch', 'include')})
+    assert ('mail', 'to') in keys and ('scan', 'allow_sha256') in keys
+    text = ''.join('[%s]\n%s =\n' % (s, k) for s, k in keys)
+    from tests.support.nfw import merge_sections
+    cfg = load_text(tmp_path, merge_sections('', text))
+    for section, key in keys:
+        assert getattr(getattr(cfg, section), config._field(key)) == (), (section, key)
+    with open(SHIPPED) as fh:                      # the shipped line, uncommented
+        shipped = fh.read().replace('# allow_sha256 =', 'allow_sha256 =')
+    assert load_text(tmp_path, shipped).scan.allow_sha256 == ()
+
+
+@pytest.mark.parametrize('text, key', [
+    ('[watch]\nexclude = *\n', 'exclude'),
+    ('[watch]\nexclude = */public_html/*, */html/*\n', 'exclude'),
+    ('[watch]\ninclude = *.php\nexclude = *.php\n', 'exclude'),
+    ('[watch]\ninclude =\n', 'include'),
+    ('[watch]\ndirs =\n', 'dirs'),
+])
+def test_a_config_that_watches_nothing_is_an_error(tmp_path, text, key):
+    """Issue 15: `exclude = *` or an empty `include` passed check-config; the daemon then
+    reported nothing at all."""
+    found = problems(tmp_path, text)
+    assert found and all(p.startswith('[watch] %s:' % key) for p in found), found
+    assert 'nothing' in found[0]
+
+
+def test_an_exclude_covering_a_watch_dir_given_by_watch_is_refused_too(tmp_path):
+    cfg = load_text(tmp_path, '[watch]\nexclude = */tmp/*\n')
+    with pytest.raises(config.ConfigError) as info:
+        config.with_watch_dirs(cfg, ['/srv/tmp/www'])
+    assert '--watch' in info.value.problems[0]
+    assert config.with_watch_dirs(cfg, ['/srv/www']).watch.dirs == ('/srv/www',)
+    load_text(tmp_path, '[watch]\nexclude = */html\n')      # excludes no file: fine
+
+
+class CountingLines(list):
+    """The config's lines, counting how often anything walks over them."""
+    walked = 0
+
+    def __iter__(self):
+        CountingLines.walked += 1
+        return list.__iter__(self)
+
+
+def test_line_numbers_of_thousands_of_typos_cost_one_pass(tmp_path, monkeypatch):
+    """Issue 15: 16,000 typos took check-config 185 s: one scan of the whole file per problem.
+    The number of passes over the lines must not grow with the number of problems."""
+    counts = {}
+    real = config._read_lines
+    monkeypatch.setattr(config, '_read_lines', lambda p: CountingLines(real(p)))
+    for typos in (50, 2000):
+        text = '[watch]\n' + ''.join('typo%d = 1\n' % i for i in range(typos))
+        path = tmp_path / ('c%d.conf' % typos)
+        path.write_text(text)
+        CountingLines.walked = 0
+        with pytest.raises(config.ConfigError) as info:
+            config.load(str(path))
+        assert len(info.value.problems) == typos
+        assert info.value.problems[-1] == 'line %d: [watch] typo%d: unknown key' % (typos + 1,
+                                                                                    typos - 1)
+        counts[typos] = CountingLines.walked
+    assert counts[2000] == counts[50] <= 3, counts
+
+
 def test_hooks_response_and_owner_keys_are_checked(tmp_path):
     path = tmp_path / 'c.conf'
     path.write_text('[hooks]\ncommand = notify "unclosed\nwebhook_url = hooks.slack.com/x\n'

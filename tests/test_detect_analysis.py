@@ -148,3 +148,15 @@ def test_budget_exhaustion_is_reported_not_passed():
     big = b'<?php ' + b''.join(b'$v%d = $_GET["a"] . $v%d; system($v%d);\n' % (i, i + 1, i) for i in range(40000))
     v = eng.analyse(big, 'big.php')
     assert any(h.rule == 'analysis.budget' for h in v.hits) or v.suspicious
+
+
+def test_function_tables_and_small_functions_fold():
+    src = (b"<? $GLOBALS['_t']=Array(base64_decode('bW' .'Q1'), base64_decode('c3lz' .'dGVt'));\n"
+           b"function _k($i) { $a = Array('x', 'UkVRVUVTVF9VUkk='); return base64_decode($a[$i]); }\n"
+           b"$GLOBALS['_t'][1]($_SERVER[_k(1)]);")
+    assert 'php.exec.request_input' in rules(src)
+
+
+def test_spl_container_callback():
+    src = b"<?php $arr = new ArrayObject(array('test', $_REQUEST['pass'])); $arr->uasort('assert');"
+    assert 'php.callback.dangerous_name' in rules(src)

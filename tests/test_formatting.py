@@ -62,3 +62,19 @@ def test_alert_event_and_console_carry_the_quarantine_command():
     assert '--escaped' in record['quarantine'] and '\n' not in record['quarantine']
     assert formatting.console_alert(F).splitlines()[-1] == '  quarantine: ' + record['quarantine']
     assert 'quarantine' not in json.loads(formatting.event('new_file', 1e9, F))
+
+
+def test_scan_result_line_carries_score_and_sha256_for_the_allowlist():
+    assert formatting.scan_result_line(F) == ('/srv/www/a\\nb\\xff.php: php.exec.request_input '
+                                              '(score 15) sha256=' + 'ab' * 32)
+    clean = F._replace(suspicious=False, hits=())
+    assert formatting.scan_result_line(clean) == '/srv/www/a\\nb\\xff.php: OK'
+    good = clean._replace(known_good=True, note='known good: WordPress 6.4.2 (en_US)')
+    assert formatting.scan_result_line(good).endswith(': OK (known good: WordPress 6.4.2 (en_US))')
+
+
+def test_scan_hit_lines_are_path_line_excerpt_then_the_rule():
+    assert formatting.scan_hit_lines(F) == [
+        '/srv/www/a\\nb\\xff.php:3:system($_GET["c"]);\\x1b[2J',
+        '  ^ php.exec.request_input (critical)']
+    assert formatting.scan_hit_lines(F._replace(private=True))[0].endswith('.php:3:')

@@ -7,6 +7,7 @@ NEWFILEWATCH_* environment overrides and a temp config.
 """
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -165,6 +166,23 @@ def test_reopen_on_sigusr1_after_rotation(world):
     assert shell not in layout.read(rotated)
 
 
+def test_restart_with_a_broken_config_refuses_and_keeps_running(world):
+    service = world[0]
+    layout = service.layout
+    pid = layout.pid()
+    good = layout.config_text()
+    try:
+        layout.write_config(good + '[bogus\n')
+        for action in ('restart', 'condrestart'):
+            done = service(action)
+            assert done.returncode == 6, done.stdout + done.stderr     # LSB: not configured
+            assert 'config is broken' in done.stderr
+            assert layout.pid() == pid and alive(pid)       # never stopped
+    finally:
+        layout.write_config(good)
+    assert service('status').returncode == 0
+
+
 def test_stop_then_status_3(world):
     service = world[0]
     pid = service.layout.pid()
@@ -195,3 +213,62 @@ def test_start_recovers_from_a_stale_pidfile_after_kill_9(world):
     assert done.returncode == 0, done.stdout + done.stderr
     assert layout.pid() not in (None, new) and alive(layout.pid())
     assert service('stop').returncode == 0
+
+
+def test_shellcheck_clean():
+    """POSIX sh (EL's /bin/sh is bash, but the script claims #!/bin/sh) and no warning at all."""
+    if not shutil.which('shellcheck'):
+        pytest.skip('shellcheck not installed (tests/setup.sh installs it)')
+    done = subprocess.run(['shellcheck', '-s', 'sh', INIT_SCRIPT], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+    assert done.returncode == 0, done.stdout
+
+
+def _recording_program(base):
+    """A stand-in for the program that only records its argv (one per line) and succeeds:
+    what is under test here is how the script builds the command line from OPTIONS."""
+    path = os.path.join(base, 'recording-newfilewatch')
+    with open(path, 'w') as fh:
+        fh.write('#!/bin/sh\nprintf "%%s\\n" "$@" > %s/argv.$1\n'
+                 '[ "$1" = status ] && exit 3\nexit 0\n' % base)
+    os.chmod(path, 0o755)
+    return path
+
+
+def test_options_are_split_but_never_glob_expanded(tmp_path):
+    base = str(tmp_path)
+    for site in ('a', 'b'):                         # the glob matches two dirs: expanded by a
+        os.makedirs(os.path.join(base, 'home', site, 'public_html'))   # shell, it is 2 args
+    pattern = os.path.join(base, 'home', '*', 'public_html')
+    sysconfig = os.path.join(base, 'sysconfig')
+    with open(sysconfig, 'w') as fh:
+        fh.write('OPTIONS="--config %s/my.conf --watch %s"\n' % (base, pattern))
+    env = dict(os.environ, NEWFILEWATCH_BIN=_recording_program(base),
+               NEWFILEWATCH_SYSCONFIG=sysconfig,
+               NEWFILEWATCH_LOCKFILE=os.path.join(base, 'lock'),
+               NEWFILEWATCH_FUNCTIONS=os.path.join(base, 'no-functions'))
+    for action in ('start', 'stop', 'reload'):
+        done = subprocess.run(['sh', INIT_SCRIPT, action], env=env, cwd=base,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+    with open(os.path.join(base, 'argv.start')) as fh:
+        assert fh.read().splitlines() == ['start', '--config', base + '/my.conf',
+                                          '--watch', pattern]
+    with open(os.path.join(base, 'argv.stop')) as fh:        # only --config for the others
+        assert fh.read().splitlines() == ['stop', '--config', base + '/my.conf']
+    with open(os.path.join(base, 'argv.reload')) as fh:
+        assert fh.read().splitlines() == ['reload', '--config', base + '/my.conf']
+
+
+@pytest.mark.parametrize('action,code', [('status', 4), ('stop', 5), ('start', 5),
+                                         ('restart', 5), ('reload', 5)])
+def test_lsb_codes_when_the_program_is_missing(tmp_path, action, code):
+    env = dict(os.environ, NEWFILEWATCH_BIN=str(tmp_path / 'not-installed'),
+               NEWFILEWATCH_SYSCONFIG=str(tmp_path / 'none'),
+               NEWFILEWATCH_LOCKFILE=str(tmp_path / 'lock'),
+               NEWFILEWATCH_FUNCTIONS=str(tmp_path / 'no-functions'))
+    done = subprocess.run(['sh', INIT_SCRIPT, action], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert done.returncode == code, done.stdout + done.stderr
+    assert 'not installed' in done.stderr

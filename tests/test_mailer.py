@@ -134,3 +134,65 @@ def test_starttls_required_but_not_offered(smtp_server):
     with pytest.raises(mailer.MailError, match='STARTTLS'):
         mailer.send(_message(cfg), cfg)
     assert smtp_server.messages() == []
+
+
+def _in_thread(fn, timeout):
+    """Run fn in a thread; (finished, exception).  A hang shows as finished=False, not a hung test."""
+    import threading
+    box = {}
+
+    def run():
+        try:
+            fn()
+        except Exception as exc:          # noqa: B902 (reported to the test)
+            box['exc'] = exc
+    t = threading.Thread(target=run)
+    t.daemon = True
+    t.start()
+    t.join(timeout)
+    return not t.is_alive(), box.get('exc')
+
+
+def test_a_forking_sendmail_whose_child_hangs_is_killed_with_its_group(tmp_path):
+    """Issue 15: a wrapper that forks `sleep 1000` keeping stdout open; the mailer killed only
+    the wrapper and then communicate() waited forever."""
+    pidfile = tmp_path / 'child.pid'
+    wrapper = tmp_path / 'sendmail'
+    wrapper.write_text('#!/bin/sh\nsleep 1000 &\necho $! > %s\ncat > /dev/null\nexit 0\n' % pidfile)
+    os.chmod(str(wrapper), 0o755)
+    cfg = mail_cfg(to=('admin@example.com',), sendmail='%s -t -oi' % wrapper, smtp_timeout=1.0)
+    try:
+        finished, exc = _in_thread(lambda: mailer.send(_message(cfg), cfg), timeout=30)
+        assert finished, 'mailer.send still waiting on the hung child'
+        assert isinstance(exc, mailer.MailError) and 'timed out' in str(exc)
+        child = int(pidfile.read_text())
+        from tests.support.service import alive, wait_for
+        wait_for(lambda: not alive(child), timeout=10, what='the forked child to be killed')
+    finally:
+        if pidfile.exists():
+            try:
+                os.kill(int(pidfile.read_text()), 9)
+            except OSError:
+                pass
+
+
+@pytest.mark.parametrize('interval', [0.2, None], ids=['drips', 'silent'])
+def test_an_smtp_server_that_drips_or_stays_silent_hits_a_total_deadline(interval):
+    """Issue 15: a server that answers one byte at a time never trips smtplib's per-read
+    timeout; the delivery now has a total deadline (TOTAL_STEPS x smtp_timeout)."""
+    import time
+    from tests.support.smtp import DripServer
+    server = DripServer(interval=interval).start()
+    try:
+        cfg = _smtp_cfg(server.port)._replace(smtp_timeout=1.0)
+        started = time.monotonic()
+        finished, exc = _in_thread(lambda: mailer.send(_message(cfg), cfg), timeout=30)
+        took = time.monotonic() - started
+        assert finished and isinstance(exc, mailer.MailError), exc
+        assert server.accepted == 1
+        if interval is not None:
+            assert 'total deadline' in str(exc) and took >= mailer.TOTAL_STEPS * 1.0 - 0.5
+        else:
+            assert 'timed out' in str(exc) or 'total deadline' in str(exc)
+    finally:
+        server.stop()

@@ -1,5 +1,6 @@
 """The pipeline: dedupe of repeats, one bad file never stops the rest, allowlist by path."""
 import collections
+import os
 
 from newfilewatch.model import Candidate, Hit
 from newfilewatch.pipeline import Pipeline
@@ -88,6 +89,44 @@ def test_drain_stops_at_its_time_budget_and_keeps_the_rest(tmp_path):
         (tmp_path / ('f%d.php' % i)).write_bytes(b'ok')
         p.offer(Candidate(str(tmp_path / ('f%d.php' % i)), False, 'x'))
     assert p.drain(budget=1) == 16 and len(p) == 24
+
+
+def test_the_oldest_queued_file_bounds_the_catch_up_time(tmp_path):
+    """Issue 15: what a stop leaves queued is caught up by the next start, from its floor."""
+    clock = [1000.0]
+    p = Pipeline(Scanner(Engine()), PathRules(), Sinks(), clock=lambda: clock[0])
+    assert p.oldest() is None
+    for name in ('a.php', 'b.php'):
+        (tmp_path / name).write_bytes(b'<?php echo 1;')
+    p.offer(Candidate(str(tmp_path / 'a.php'), True, 'catch-up'), floor=500.0)
+    clock[0] = 1001.0
+    p.offer(Candidate(str(tmp_path / 'b.php'), False, 'close_write'))
+    assert p.oldest() == 500.0
+    p.drain()
+    assert p.oldest() is None
+
+
+def test_a_file_the_new_files_log_did_not_take_holds_the_catch_up_time(tmp_path):
+    """Issue 11: the catch-up time advanced past files that were never logged.  A real
+    new-files log whose reopen fails (a dir planted at its path after rotation)."""
+    from newfilewatch.sinks import LineFile, Outputs
+    log_path = str(tmp_path / 'newfiles.log')
+    outputs = Outputs(new_files=LineFile(log_path))
+    clock = [1000.0]
+    p = Pipeline(Scanner(Engine()), PathRules(), outputs, clock=lambda: clock[0])
+    (tmp_path / 'one.php').write_bytes(b'<?php echo 1;')
+    p.offer(Candidate(str(tmp_path / 'one.php'), False, 'close_write'))
+    p.drain()
+    assert p.oldest() is None and 'one.php' in open(log_path).read()
+    os.rename(log_path, log_path + '.1')
+    os.mkdir(log_path)                              # rotated, and the new file cannot be made
+    outputs.reopen()
+    clock[0] = 2000.0
+    (tmp_path / 'two.php').write_bytes(b'<?php echo 2;')
+    p.offer(Candidate(str(tmp_path / 'two.php'), False, 'close_write'))
+    clock[0] = 2500.0
+    p.drain()
+    assert p.oldest() == 2000.0                     # held at the unlogged file, not advanced
 
 
 def test_the_candidates_writer_reaches_the_finding(tmp_path):

@@ -42,13 +42,97 @@ def test_prepare_dirs_creates_and_chowns_only_missing(tmp_path):
     existing.mkdir()
     with temp_user() as user:
         created = privileges.prepare_dirs(
-            [str(existing), (str(tmp_path / 'run' / 'nfw'), 0o755), str(tmp_path / 'log')], user)
+            [(str(tmp_path / 'run' / 'nfw'), 0o755), str(tmp_path / 'log')], user)
         assert created == [str(tmp_path / 'run'), str(tmp_path / 'run' / 'nfw'),
                            str(tmp_path / 'log')]
         assert os.stat(str(tmp_path / 'run' / 'nfw')).st_uid == user.uid
         assert mode_of(str(tmp_path / 'run' / 'nfw')) == 0o755
         assert mode_of(str(tmp_path / 'log')) == 0o750
+        assert privileges.prepare_dirs([str(tmp_path / 'log')], user) == []    # idempotent
+        with pytest.raises(privileges.PrivilegeError) as info:     # root's, not the user's
+            privileges.prepare_dirs([str(existing)], user)
+        assert 'not writable by %s' % user.name in str(info.value)
         assert os.stat(str(existing)).st_uid == 0           # not ours to take
+
+
+@needs_root
+def test_a_link_planted_for_a_service_dir_is_refused_and_its_target_untouched(tmp_path):
+    """Issue 15: swapping `spool` for a symlink between mkdir, chmod and chown made root chown
+    any file to the service user.  Now every step is on an fd opened with O_NOFOLLOW."""
+    victim_dir = tmp_path / 'etc'
+    victim_dir.mkdir()
+    os.chmod(str(victim_dir), 0o755)
+    victim = victim_dir / 'shadow'
+    victim.write_text('root:x\n')
+    with temp_user() as user:
+        lib = tmp_path / 'lib'
+        privileges.prepare_dirs([str(lib)], user)            # the service user's own dir
+        for planted, target in (('spool', victim_dir), ('spool2', victim)):
+            link = str(lib / planted)
+            os.symlink(str(target), link)
+            os.chown(link, user.uid, user.gid, follow_symlinks=False)   # as the user made it
+            with pytest.raises(privileges.PrivilegeError) as info:
+                privileges.prepare_dirs([link, os.path.join(link, 'deeper')], user)
+            assert 'symlink' in str(info.value) and planted in str(info.value)
+        assert os.stat(str(victim_dir)).st_uid == 0 and mode_of(str(victim_dir)) == 0o755
+        assert os.stat(str(victim)).st_uid == 0
+        assert not (victim_dir / 'deeper').exists()
+        foreign = tmp_path / 'foreign'
+        foreign.mkdir()
+        os.chown(str(foreign), 65534, 65534)                # neither root nor the service user
+        with pytest.raises(privileges.PrivilegeError) as info:
+            privileges.prepare_dirs([str(foreign)], user)
+        assert 'owned by uid 65534' in str(info.value)
+
+
+@needs_root
+def test_files_root_left_behind_are_given_to_the_service_user_links_are_refused(tmp_path):
+    """Issue 11: after a root run the logs were root's and the daemon silently wrote nothing."""
+    with temp_user() as user:
+        logs = tmp_path / 'log'
+        privileges.prepare_dirs([str(logs)], user)
+        left = logs / 'newfiles.log'
+        left.write_text('old\n')                            # root's, as a root run left it
+        mine = logs / 'mine.log'
+        mine.write_text('')
+        os.chown(str(mine), user.uid, user.gid)
+        notes = privileges.adopt_files([str(left), str(mine), str(logs / 'missing.log')], user)
+        assert os.stat(str(left)).st_uid == user.uid and len(notes) == 1
+        victim = tmp_path / 'victim'
+        victim.write_text('keep')
+        link = logs / 'newfilewatch.log'
+        os.symlink(str(victim), str(link))
+        os.chown(str(link), user.uid, user.gid, follow_symlinks=False)
+        with pytest.raises(privileges.PrivilegeError) as info:
+            privileges.adopt_files([str(link)], user)
+        assert 'symlink' in str(info.value)
+        os.unlink(str(link))
+        os.link(str(victim), str(link))                      # a hard link to a root file
+        with pytest.raises(privileges.PrivilegeError):
+            privileges.adopt_files([str(link)], user)
+        fifo = logs / 'events.jsonl'
+        os.mkfifo(str(fifo))
+        with pytest.raises(privileges.PrivilegeError) as info:
+            privileges.adopt_files([str(fifo)], user)         # and it did not block
+        assert 'not a regular file' in str(info.value)
+        assert os.stat(str(victim)).st_uid == 0
+
+
+def test_own_dir():
+    assert privileges.own_dir('/var/log/newfilewatch')
+    assert privileges.own_dir('/var/lib/newfilewatch/spool')
+    assert not privileges.own_dir('/var/log') and not privileges.own_dir('/srv/newfilewatch.d')
+
+
+def test_writable_by():
+    class St(object):
+        def __init__(self, uid, gid, mode):
+            self.st_uid, self.st_gid, self.st_mode = uid, gid, mode
+    assert privileges.writable_by(St(5, 5, 0o750), 5, {5})
+    assert not privileges.writable_by(St(0, 0, 0o755), 5, {5})
+    assert privileges.writable_by(St(0, 7, 0o770), 5, {5, 7})
+    assert privileges.writable_by(St(0, 0, 0o1777), 5, {5})
+    assert privileges.writable_by(St(9, 9, 0o500), 0, set())
 
 
 DROP_AND_PROBE = r'''

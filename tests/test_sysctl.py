@@ -4,7 +4,7 @@ import io
 import os
 
 from newfilewatch import sysctl
-from tests.support.service import program
+from tests.support.service import needs_runtime, program
 
 
 def test_wanted_value_never_lowers():
@@ -95,6 +95,7 @@ def test_watch_limit(tmp_path):
     assert sysctl.watch_limit(str(tmp_path / 'nope')) is None
 
 
+@needs_runtime
 def test_cli_tune_sysctl(tmp_path):
     proc, conf = _files(tmp_path, 8192)
     done = program(['tune-sysctl', '--value', '65536', '--proc-file', proc, '--conf-file', conf])

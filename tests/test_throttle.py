@@ -53,7 +53,8 @@ def test_a_process_that_applies_them_shows_them_in_proc_and_ionice():
 def test_scan_takes_nice_and_ionice(tmp_path):
     target = tmp_path / 'x.php'
     target.write_bytes(b'<?php echo 1;')
-    done = program(['scan', '--config', os.devnull, '--nice', '5', '--ionice', 'idle', str(target)])
+    done = program(['scan', '--config', os.devnull, '--no-summary', '--nice', '5', '--ionice',
+                    'idle', str(target)])
     assert done.returncode == 0 and done.stderr == ''
     bad = program(['scan', '--config', os.devnull, '--ionice', 'fast', str(target)])
     assert bad.returncode == 2 and 'the class is one of' in bad.stderr

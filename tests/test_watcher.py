@@ -412,3 +412,165 @@ def test_hostile_dir_names_reach_the_daemon_log_escaped(tmp_path, caplog):
         assert len(said) == 1 and '\n' not in said[0] and '\\n2026-01-01 forged line\\xff' in said[0]
     finally:
         w.close()
+
+
+def _repoint(link, target):
+    """`ln -sfn target link`: a new link renamed over the old one (what deploy tools do)."""
+    tmp = link + '.new'
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+def test_a_root_link_repointed_with_ln_sfn_is_followed_at_the_sweep(tmp_path, harness):
+    """Issue 15: a symlinked root re-pointed (the usual deploy switch) was never watched again."""
+    a, b = tmp_path / 'release-a', tmp_path / 'release-b'
+    a.mkdir()
+    b.mkdir()
+    (b / 'sub').mkdir()
+    link = str(tmp_path / 'current')
+    os.symlink(str(a), link)
+    h = harness(link, sweep_interval=3600)
+    h.start()
+    assert h.watcher.roots == [link] and h.watched() == [link]
+    _repoint(link, str(b))
+    h.watcher.sweep(time.time())                      # the periodic re-check
+    assert sorted(h.watched()) == [link, link + '/sub']
+    (b / 'sub' / 'new.php').write_bytes(b'<?php')
+    h.wait_path(link + '/sub/new.php')
+    (a / 'old.php').write_bytes(b'<?php')              # the old release is no longer watched
+    h.pump()
+    assert link + '/old.php' not in h.paths()
+
+
+def test_a_root_link_is_followed_at_once_when_its_old_target_is_deleted(tmp_path, harness):
+    a, b = tmp_path / 'release-a', tmp_path / 'release-b'
+    a.mkdir()
+    b.mkdir()
+    link = str(tmp_path / 'current')
+    os.symlink(str(a), link)
+    h = harness(link, sweep_interval=3600)            # no sweep during the test
+    h.start()
+    _repoint(link, str(b))
+    os.rmdir(str(a))                                   # IN_DELETE_SELF of the old target
+    h.pump_until(lambda: h.watcher.root_links.get(link) == str(b), what='the new target')
+    (b / 'x.php').write_bytes(b'<?php')
+    h.wait_path(link + '/x.php')
+
+
+def test_a_glob_root_linked_out_of_its_dir_is_refused_and_logged(tmp_path, caplog):
+    """Issue 15: a customer's public_html -> /usr made the daemon watch the system tree."""
+    import logging
+    caplog.set_level(logging.WARNING)
+    home = tmp_path / 'home'
+    (home / 'alice').mkdir(parents=True)
+    (home / 'bob' / 'sites' / 'v2').mkdir(parents=True)
+    (home / 'carol').mkdir()
+    (home / 'alice' / 'public_html').symlink_to('/usr')
+    (home / 'bob' / 'public_html').symlink_to(str(home / 'bob' / 'sites' / 'v2'))   # own dir: fine
+    elsewhere = tmp_path / 'srv' / 'carol'
+    elsewhere.mkdir(parents=True)
+    (home / 'carol' / 'public_html').symlink_to(str(elsewhere))
+    pattern = str(home / '*' / 'public_html')
+    got = []
+    w = Watcher([pattern], RULES, got.append, sweep_interval=3600)
+    try:
+        w.start()
+        assert w.roots == [str(home / 'bob' / 'public_html')]
+        assert not any(p.startswith('/usr') or 'alice' in p for p in w.paths.values())
+        said = [r.getMessage() for r in caplog.records if 'refused' in r.getMessage()]
+        assert len(said) == 2 and any('alice' in m and '/usr' in m for m in said)
+        w.sweep(time.time())                          # refused again, not said again
+        assert len([r for r in caplog.records if 'refused' in r.getMessage()]) == 2
+    finally:
+        w.close()
+    w = Watcher([pattern], RULES, got.append, sweep_interval=3600,
+                allow_root_links=[str(tmp_path / 'srv')])
+    try:
+        w.start()
+        assert sorted(w.roots) == [str(home / 'bob' / 'public_html'),
+                                   str(home / 'carol' / 'public_html')]
+    finally:
+        w.close()
+
+
+def test_root_base():
+    from newfilewatch.watcher import root_base
+    assert root_base('/home/*/public_html', '/home/alice/public_html') == '/home/alice'
+    assert root_base('/var/www/*', '/var/www/site1') == '/var/www'
+    assert root_base('/home/*/public_html/*', '/home/a/public_html/x') == '/home/a/public_html'
+    assert root_base('/*', '/srv') == '/'
+
+
+def test_expand_roots_drops_nested_roots_in_n_log_n(tmp_path, monkeypatch):
+    """Issue 15: 10,000 glob roots took expand_roots 13.5 s (every root against every other).
+    Counted, not timed: the containment tests must grow with n, not n squared."""
+    from newfilewatch import watcher as watcher_mod
+    for name in ('a', 'a-c', 'a/b', 'a/b/c', 'ab'):
+        (tmp_path / 'n' / name).mkdir(parents=True)
+    assert expand_roots([str(tmp_path / 'n' / '*'), str(tmp_path / 'n' / 'a' / 'b')]) == [
+        str(tmp_path / 'n' / n) for n in ('a', 'a-c', 'ab')]
+    home = tmp_path / 'home'
+    n = 10000
+    for i in range(n):
+        os.makedirs(str(home / ('u%05d' % i) / 'public_html'))
+    calls = [0]
+    real = watcher_mod.under
+
+    def counting(path, root):
+        calls[0] += 1
+        return real(path, root)
+    monkeypatch.setattr(watcher_mod, 'under', counting)
+    roots = expand_roots([str(home / '*' / 'public_html'), str(home / 'u00007' / 'public_html')])
+    assert len(roots) == n
+    assert calls[0] <= 2 * n, calls[0]
+
+
+def test_a_sweep_of_thousands_of_new_roots_runs_in_slices_between_events(tmp_path):
+    """Issue 15: the sweep blocked the main loop ~14.6 s.  Now tick() does at most SWEEP_STEPS
+    units of it per turn, and the kernel's events are read in between."""
+    from newfilewatch.watcher import SWEEP_STEPS
+    home = tmp_path / 'home'
+    (home / 'aaa' / 'public_html').mkdir(parents=True)
+    got = []
+    w = Watcher([str(home / '*' / 'public_html')], RULES, got.append, sweep_interval=3600)
+    try:
+        assert w.start() == 1
+        for i in range(3000):
+            os.makedirs(str(home / ('u%04d' % i) / 'public_html'))
+        w.tick(w.next_sweep)                          # the sweep is due: its first slice
+        assert w._sweep_job is not None and 0 < w.last_slice <= SWEEP_STEPS
+        assert len(w.roots) < 3001
+        (home / 'aaa' / 'public_html' / 'x.php').write_bytes(b'<?php')
+        wait_until(lambda: w.read() or str(home / 'aaa' / 'public_html' / 'x.php') in
+                   [c.path for c in got], what='the event, read between two slices')
+        assert str(home / 'aaa' / 'public_html' / 'x.php') in [c.path for c in got]
+        assert w._sweep_job is not None and w.next_deadline() <= time.time()
+        slices = []
+        while w._sweep_job is not None:
+            w.tick(time.time())
+            slices.append(w.last_slice)
+        assert len(w.roots) == 3001 and max(slices) <= SWEEP_STEPS and len(slices) > 5
+    finally:
+        w.close()
+
+
+def test_a_glob_root_repointed_out_of_its_dir_while_watched_is_dropped(tmp_path, caplog):
+    """The customer's public_html pointed inside their home at start, then at /usr."""
+    import logging
+    caplog.set_level(logging.WARNING)
+    home = tmp_path / 'home'
+    (home / 'alice' / 'site').mkdir(parents=True)
+    link = str(home / 'alice' / 'public_html')
+    os.symlink(str(home / 'alice' / 'site'), link)
+    got = []
+    w = Watcher([str(home / '*' / 'public_html')], RULES, got.append, sweep_interval=3600)
+    try:
+        w.start()
+        assert w.roots == [link] and sorted(w.paths.values()) == [link]
+        _repoint(link, '/usr')
+        w.sweep(time.time())
+        assert w.roots == [] and len(w.paths) == 0
+        assert any('refused' in r.getMessage() and '/usr' in r.getMessage()
+                   for r in caplog.records)
+    finally:
+        w.close()

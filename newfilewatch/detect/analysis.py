@@ -127,9 +127,12 @@ class Analysis(object):
         self.assigned_in = collections.defaultdict(set)
         self.computed_vars = set()
         self.decoded_vars = set()
+        self._assigns_of = collections.defaultdict(list)
+        self._active = set()
         self.only_sources = False   # True in a restricted() copy: only its predicate is a source
         self.call_source = None     # and calls this predicate accepts (index of the name token)
         self.pass_through = PASS_THROUGH
+        self.sanitizers = SANITIZERS
         self._direct = None
 
     # --- helpers -------------------------------------------------------------------------
@@ -141,13 +144,12 @@ class Analysis(object):
         self.findings.append(Finding(rule, pos, text))
 
     def folder(self, scope):
-        env = self.env
+        value, assigns = self.value, self._assigns_of
 
         def lookup(name):
-            v = env.get((scope, name))
-            if v is None and scope:
-                v = env.get((0, name)) if (scope, name) not in env else None
-            return v
+            if scope and (scope, name) not in assigns:
+                return value((0, name))
+            return value((scope, name))
         return fold.Folder(self.toks, self.data, self.fbudget, lookup, self.consts, self.literal_funcs,
                            self.computed_vars, self.decoded_vars)
 
@@ -162,7 +164,7 @@ class Analysis(object):
     def run(self):
         self.literal_funcs = {}
         self._constants()
-        self.literal_funcs = prog_mod.functions_returning_literal(self.p, lambda: self.folder(0))
+        self.literal_funcs = _Inliner(self)
         self._environment()
         self._taint()
         self._sinks()
@@ -187,24 +189,32 @@ class Analysis(object):
                     self.consts[toks[i + 1][1]] = v
 
     def _environment(self):
-        """Values of variables assigned constants.  Two ordered passes: the second sees
-        what the first learned, so a use above its assignment (goto-reordered) resolves."""
-        env = self.env
-        assigns = self.p.assigns
-        for a in assigns:
+        """Index the assignments; values are folded lazily, on the first question about a
+        variable (most files never ask about most variables).  Every assignment of the
+        variable counts, wherever it stands, so a use above its assignment (goto-reordered
+        code) resolves."""
+        for a in self.p.assigns:
             if isinstance(a.target, bytes):
                 self.assigned_in[a.scope].add(a.target)
+                self._assigns_of[(a.scope, a.target)].append(a)
         for f in self.p.functions:
             self.assigned_in[f.id].update(f.params)
             self.assigned_in[f.id].update(f.uses)
-        for _ in range(2):
-            for a in assigns:
-                if self.fbudget.used > self.fbudget.steps:
-                    return
-                if not isinstance(a.target, bytes) or a.op == b'as':
-                    continue
-                key = (a.scope, a.target)
-                if a.key == ('list',):
+
+    def value(self, key):
+        """The folded value of variable `key` = (scope, name) after all its assignments in
+        file order, or None; memoised, cycles give None."""
+        memo = self.env
+        if key in memo:
+            return memo[key]
+        if key in self._active or self.fbudget.used > self.fbudget.steps:
+            return None
+        self._active.add(key)
+        cur = None
+        try:
+            for a in self._assigns_of.get(key, ()):
+                if a.op == b'as' or a.key == ('list',):
+                    cur = None
                     continue
                 v, f = self.fold(a.rhs, a.scope)
                 if f is not None and v is not None:
@@ -213,9 +223,7 @@ class Analysis(object):
                     if f.used_decoder or f.used_bitwise:
                         self.decoded_vars.add(a.target)
                 if a.key is not None:
-                    base = env.get(key)
-                    if not isinstance(base, dict):
-                        base = {} if base is None else None
+                    base = cur if isinstance(cur, dict) else ({} if cur is None else None)
                     if base is None or v is None:
                         continue
                     base = dict(base)
@@ -228,24 +236,20 @@ class Analysis(object):
                         if isinstance(kv, bytes) and re.match(rb'^(0|[1-9]\d{0,17})$', kv):
                             kv = int(kv)
                         base[kv if isinstance(kv, (int, bytes)) else fold.to_bytes(kv)] = v
-                    if len(base) <= 100000:
-                        env[key] = base
-                    continue
-                if v is None:
-                    if a.op == b'=':
-                        env.pop(key, None)
-                    continue
-                if a.op == b'=':
-                    env[key] = v
-                elif a.op == b'.=':
-                    cur = env.get(key)
-                    if cur is not None:
-                        try:
-                            env[key] = fold.to_bytes(cur) + fold.to_bytes(v)
-                        except fold.Unknown:
-                            env.pop(key, None)
+                    cur = base if len(base) <= 100000 else None
+                elif a.op == b'=':
+                    cur = v
+                elif a.op == b'.=' and cur is not None and v is not None:
+                    try:
+                        cur = fold.to_bytes(cur) + fold.to_bytes(v)
+                    except fold.Unknown:
+                        cur = None
                 else:
-                    env.pop(key, None)
+                    cur = None
+        finally:
+            self._active.discard(key)
+        memo[key] = cur
+        return cur
 
     # --- taint ---------------------------------------------------------------------------
     def source_at(self, k, scope):
@@ -260,6 +264,10 @@ class Analysis(object):
                 key = toks[k + 2]
                 if key[0] == 'S':
                     return bool(_CLIENT_SERVER_KEY.match(key[1]))
+                close = self.p.match[k + 1]
+                if close > k + 2 and key[0] == 'I':   # $_SERVER[_f(1)]: a key the code computes
+                    v, _f = self.fold((k + 2, close), scope)
+                    return isinstance(v, bytes) and bool(_CLIENT_SERVER_KEY.match(v))
             return False
         if name == b'GLOBALS' and k + 2 < len(toks) and toks[k + 1][1] == b'[' and toks[k + 2][0] == 'S':
             return toks[k + 2][1] in REQUEST_VARS
@@ -288,12 +296,12 @@ class Analysis(object):
             kind = t[0]
             if kind == 'V':
                 name = t[1]
+                if self.source_at(k, scope) or (scope, name) in tainted:
+                    return t[2]
                 if k + 3 < j and toks[k + 1][1] in (b'->', b'?->') and toks[k + 2][0] == 'I' and \
                         toks[k + 3][1] == b'(' and toks[k + 2][1] not in tfuncs:
                     k = self.p.close_of(k + 3) + 1      # $obj->method(..): the object's answer
                     continue
-                if self.source_at(k, scope) or (scope, name) in tainted:
-                    return t[2]
                 if extracted and name not in self.assigned_in[scope] and name != b'this' and \
                         not name.startswith(b'_') and name not in (b'GLOBALS',):
                     return t[2]
@@ -328,7 +336,7 @@ class Analysis(object):
                                 b'str_replace', b'array', b'list', b'isset') and name not in self.p.by_name:
                         k = self.p.close_of(k + 1) + 1
                         continue
-                    if name in SANITIZERS and (k == 0 or toks[k - 1][1] not in (b'->', b'::')):
+                    if name in self.sanitizers and (k == 0 or toks[k - 1][1] not in (b'->', b'::')):
                         k = self.p.close_of(k + 1) + 1
                         continue
                     if name in (b'preg_replace', b'str_replace') and self._whitelists(k + 1, scope):
@@ -427,7 +435,7 @@ class Analysis(object):
             self._direct = other
         return self._direct
 
-    def restricted(self, is_source, call_source=None):
+    def restricted(self, is_source, call_source=None, pass_through=None):
         """A copy whose taint starts only at tokens `is_source(k)` accepts (payment fields,
         passwords...), with the same folding and program: one taint engine, other sources."""
         other = copy.copy(self)
@@ -436,6 +444,9 @@ class Analysis(object):
         other.only_sources = True
         other.source_at = lambda k, scope: is_source(k)
         other.call_source = call_source
+        if pass_through is not None:
+            other.pass_through = pass_through
+            other.sanitizers = SANITIZERS - pass_through
         other._taint()
         self.work = other.work
         return other
@@ -608,6 +619,8 @@ class Analysis(object):
                 break
             name, built = self._callee(c)
             if c.kind == 'method':
+                if c.name in _METHOD_CALLBACKS and c.args:
+                    self._method_callback(c)
                 continue
             if c.kind == 'name' and name in _DECODER_CALLS and c.args and len(self.payloads) < 16:
                 self._embedded(c)
@@ -625,13 +638,12 @@ class Analysis(object):
                     self.capability = True
                     self.add('php.call.request_function', c.pos)
                     continue
-                if name is None:
-                    self.capability = True     # a call to a computed name: could be anything
             if name is None:
                 continue
             if name in CODE_SINKS or name in prog_mod.INCLUDES:
-                self.capability = True
                 idx = 1 if name == b'create_function' else 0
+                if idx < len(c.args) and not self._plain_path(c.args[idx]):
+                    self.capability = True      # include 'lib.php' is no capability; include $x is
                 pos = self.arg_tainted(c, idx)
                 if name == b'create_function' and pos < 0:
                     pos = self.arg_tainted(c, 0)
@@ -706,6 +718,28 @@ class Analysis(object):
                         if isinstance(rv, bytes) and rf and (rf.used_decoder or rf.used_bitwise):
                             self.payloads.append((c.pos, rv, True))
 
+    def _plain_path(self, rng):
+        """An argument made of literals and constants only (__DIR__ . '/lib.php')."""
+        toks = self.toks
+        for k in range(rng[0], rng[1]):
+            t = toks[k]
+            if t[0] in ('S', 'N') or t[0] == 'O' and t[1] in (b'.', b'(', b')'):
+                continue
+            if t[0] == 'I' and (k + 1 >= rng[1] or toks[k + 1][1] != b'('):
+                continue
+            if t[0] == 'I' and t[1] in (b'dirname', b'basename', b'realpath'):
+                continue
+            return False
+        return True
+
+    def _method_callback(self, c):
+        """$arrayObject->uasort('assert'): SPL containers take callbacks too."""
+        v, f = self.fold(c.args[0], c.scope)
+        if isinstance(v, bytes) and v.strip().lower() in CODE_SINKS | OS_SINKS:
+            self.capability = True
+            self.add('php.callback.dangerous_name', c.pos,
+                     'hands %s to ->%s() as a callback' % (v.strip().lower().decode('latin-1'), c.name.decode()))
+
     def _embedded(self, c):
         """A decoder call whose folded output is PHP code: a payload carried inside the
         file, analysed as code wherever it ends up (eval, a file, the screen)."""
@@ -729,7 +763,109 @@ class Analysis(object):
         return False
 
 
+_METHOD_CALLBACKS = frozenset((b'uasort', b'uksort', b'usort', b'array_walk', b'iterator_apply',
+                               b'call', b'setcallback'))
+# Cheap signs (bytes.count / `in`, no regex) that a file builds names or hides code, so the
+# token analysis reads it even when the byte triage saw nothing telling.
+_HIDING_NEEDLES = (b'gzinflate', b'gzuncompress', b'str_rot13', b'strrev', b'hex2bin',
+                   b'goto ', b'__halt_compiler')
+
+
+def hides_code(data):
+    """Is it worth reading this file's tokens although the triage found nothing?"""
+    low = data.lower()
+    if any(n in low for n in _HIDING_NEEDLES):
+        return True
+    return low.count(b'\\x') >= 16 or low.count(b'chr(') >= 8 or low.count(b"'.'") + low.count(b'"."') >= 12
+
+
 _DECODER_CALLS = frozenset(d.encode() for d in fold.DECODING)
+class _Inliner(object):
+    """Folds calls to the file's own small functions: straight-line bodies of assignments
+    ending in `return expr;` (obfuscators hide their name tables and decoders in them:
+    function _x($i) { $a = array('c3lz...'); return base64_decode($a[$i]); }).  Anything
+    else in the body (a branch, a loop, a call with effects) leaves the call unknown."""
+
+    MAX_DEPTH = 3
+
+    def __init__(self, an):
+        self.an = an
+        self.depth = 0
+        self.memo = {}
+
+    def get(self, lname, default=None):
+        fs = self.an.p.by_name.get(lname.encode('latin-1'))
+        if not fs or len(fs) != 1:
+            return default
+        f = fs[0]
+        return lambda args: self.run(f, args)
+
+    def run(self, f, args):
+        key = None
+        if all(isinstance(a, (bytes, int)) for a in args):
+            key = (f.id, tuple(args))
+            if key in self.memo:
+                if self.memo[key] is None:
+                    raise fold.Unknown('inline')
+                return self.memo[key]
+        if self.depth >= self.MAX_DEPTH:
+            raise fold.Unknown('depth')
+        self.depth += 1
+        try:
+            v = self._run(f, args)
+        except fold.Unknown:
+            v = None
+        finally:
+            self.depth -= 1
+        if key is not None and len(self.memo) < 4096:
+            self.memo[key] = v
+        if v is None:
+            raise fold.Unknown('inline')
+        return v
+
+    def _run(self, f, args):
+        an, p = self.an, self.an.p
+        toks = an.toks
+        local = dict(zip(f.params, args))
+        for name in f.params[len(args):]:
+            local.setdefault(name, fold.NULL)
+        k, end = f.body_open + 1, min(f.body_close, len(toks))
+        steps = 0
+        while k < end:
+            steps += 1
+            if steps > 64:
+                raise fold.Unknown('long body')
+            t = toks[k]
+            if t[0] == 'O' and t[1] == b';':
+                k += 1
+                continue
+            if t[0] == 'I' and t[1] == b'return':
+                e = p.expr_end(k + 1)
+                return self._fold(k + 1, e, local)
+            if t[0] == 'I' and t[1] in (b'global', b'static'):
+                k = p.expr_end(k + 1, stop=(b';',)) + 1
+                continue
+            if t[0] == 'V' and k + 1 < end and toks[k + 1][1] in (b'=', b'.='):
+                e = p.expr_end(k + 2)
+                v = self._fold(k + 2, e, local)
+                if toks[k + 1][1] == b'=':
+                    local[t[1]] = v
+                else:
+                    local[t[1]] = fold.to_bytes(local.get(t[1], b'')) + fold.to_bytes(v)
+                k = e
+                continue
+            raise fold.Unknown('statement')
+        raise fold.Unknown('no return')
+
+    def _fold(self, i, j, local):
+        an = self.an
+        f = fold.Folder(an.toks, an.data, an.fbudget, local.get, an.consts, self)
+        v = f.fold(i, j)
+        if v is None:
+            raise fold.Unknown('body')
+        return v
+
+
 _EMBEDDED_CODE = re.compile(rb'<\?php|\$_(?:GET|POST|REQUEST|COOKIE|SERVER)\b|\b(?:eval|assert|system|exec|'
                             rb'passthru|shell_exec|base64_decode|gzinflate|move_uploaded_file)\s*\(')
 _CODE_HINT = re.compile(rb'[;(){}$]|<\?|\b(?:eval|system|exec|function|echo|return|if)\b', re.I)

@@ -35,21 +35,53 @@ WRITES = {b'file_put_contents': (0, 1), b'fwrite': (None, 1), b'fputs': (None, 1
 
 
 def secret_source(an, k):
-    """Token k is a $_POST/$_GET/$_REQUEST/$_COOKIE element whose literal key (at any depth)
-    names card data ('card') or a secret ('secret'); else None."""
+    """Token k starts a read of card data ('card') or a secret ('secret'): a variable whose
+    chain of subscripts, properties and accessor calls names such a field, whatever the
+    framework ($_POST['cc_number'], $pay['cc_cid'], $this->request->post['cc_cvv2'],
+    $this->getRequest()->getParam('payment')); else None."""
     toks = an.toks
     t = toks[k]
-    if t[0] != 'V' or t[1] not in (b'_POST', b'_GET', b'_REQUEST', b'_COOKIE', b'HTTP_POST_VARS'):
+    if t[0] != 'V':
         return None
-    m, kind, n = k + 1, None, len(toks)
-    while m + 2 < n and toks[m][1] == b'[' and toks[m + 1][0] == 'S' and toks[m + 2][1] == b']':
-        key = toks[m + 1][1]
-        if _CARD_KEY.match(key):
-            kind = 'card'
-        elif kind is None and _SECRET_KEY.match(key):
-            kind = 'secret'
-        m += 3
+    if k > 0 and toks[k - 1][1] in (b'->', b'::'):
+        return None
+    m, kind, n, steps = k + 1, None, len(toks), 0
+    request = t[1] in _REQUEST_VARS
+    while m < n and steps < 10:
+        steps += 1
+        v = toks[m][1]
+        if v in (b'->', b'?->', b'::') and m + 1 < n and toks[m + 1][0] == 'I':
+            request = request or toks[m + 1][1] in _REQUEST_ACCESSORS
+            m += 2
+            continue
+        if v in (b'[', b'(') and toks[m][0] == 'O':
+            close = an.p.match[m]
+            if close <= m:
+                break
+            if m + 1 < close and toks[m + 1][0] == 'S':
+                key = toks[m + 1][1]
+                if _CARD_KEY.match(key):
+                    kind = 'card'
+                elif kind is None and _SECRET_KEY.match(key):
+                    kind = 'secret'
+            m = close + 1
+            continue
+        break
+    if kind is None or kind == 'secret' and not request:
+        return None         # passwords live in many objects (HTTP clients, DB configs)
+    # a write TO the field ($data['cc_number'] = ...) is not a read of it
+    if m < n and toks[m][0] == 'O' and toks[m][1] in (b'=', b'.='):
+        return None
     return kind
+
+
+_REQUEST_VARS = frozenset((b'_POST', b'_GET', b'_REQUEST', b'_COOKIE', b'HTTP_POST_VARS', b'HTTP_GET_VARS'))
+_REQUEST_ACCESSORS = frozenset((b'request', b'getrequest', b'post', b'getpost', b'getparam', b'getparams',
+                                b'input', b'query', b'get_param', b'get_body_params', b'param'))
+# Encoding does not make stolen data any less stolen: these pass it on in the stealer taint.
+_ENCODERS = frozenset((b'base64_encode', b'json_encode', b'serialize', b'http_build_query',
+                       b'urlencode', b'rawurlencode', b'bin2hex', b'strrev', b'str_rot13',
+                       b'implode', b'join', b'sprintf', b'trim', b'var_export', b'print_r'))
 
 
 def run(an):
@@ -58,6 +90,8 @@ def run(an):
     _exfiltration(an, out)
     _writes(an, out)
     _fetch_and_write(an, out)
+    _request_to_media(an, out)
+    _cloaking(an, out)
     _tracks(an, out)
     _key_gate(an, out)
     _odd_includes(an, out)
@@ -68,6 +102,7 @@ _FETCHERS = frozenset((b'file_get_contents', b'file', b'fopen', b'readfile', b'f
                        b'stream_get_contents_x'))
 _HEX_DIGEST = re.compile(rb'^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$')
 _ODD_INCLUDE = re.compile(rb'(?i)\.(?:ico|png|jpe?g|gif|bmp|svg|txt|log|bak|tmp|dat|db|css|js|json|zip|mp3|ttf|woff2?)$')
+_MEDIA_INCLUDE = re.compile(rb'(?i)\.(?:ico|png|jpe?g|gif|bmp|svg|webp|mp3|mp4|ttf|otf|woff2?|eot)$')
 _ESCAPE = re.compile(rb'\\(?:x[0-9a-fA-F]{1,2}|[0-7]{2,3})')
 
 
@@ -120,8 +155,8 @@ def _fetch_and_write(an, out):
             v, _f = an.fold((ps, pe), c.scope)
             php = isinstance(v, bytes) and v.lower().endswith((b'.php', b'.phtml', b'.php5')) or \
                 last[0] == 'S' and last[1].lower().endswith((b'.php', b'.phtml'))
-        out.append(('php.dropper.fetched_php' if php else 'php.dropper.remote_write', c.pos,
-                    'writes what it fetched from a URL into %s' % ('a .php file' if php else 'a file')))
+        if php:                        # other files: the byte rules' php.dropper.remote_write
+            out.append(('php.dropper.fetched_php', c.pos, 'writes what it fetched from a URL into a .php file'))
 
 
 def _key_gate(an, out):
@@ -161,7 +196,10 @@ def _odd_includes(an, out):
             continue
         raw = data[toks[s][2]:toks[e - 1][2] + 2 + len(v) * 4] if e > s else b''
         escaped = len(_ESCAPE.findall(raw[:4096])) >= 4
-        if _ODD_INCLUDE.search(v.strip()):
+        if _MEDIA_INCLUDE.search(v.strip()):
+            out.append(('php.include.media_file', c.pos,
+                        'runs an icon/image/font as PHP: %s' % _show(v)))
+        elif _ODD_INCLUDE.search(v.strip()):
             out.append(('php.include.hidden_file', c.pos,
                         'runs a file that is not a PHP script as PHP: %s' % _show(v)))
         elif escaped:
@@ -173,9 +211,12 @@ def _exfiltration(an, out):
     toks = an.toks
     card = any(t[0] == 'V' and secret_source(an, k) == 'card' for k, t in enumerate(toks))
     secret = card or any(t[0] == 'V' and secret_source(an, k) for k, t in enumerate(toks))
-    if not secret:
+    by_name = any(t[0] == 'V' and _SECRET_KEY.match(t[1]) for t in toks)
+    if not secret and not by_name:
         return
-    sec = an.restricted(lambda k: secret_source(an, k) is not None)
+    sec = an.restricted(lambda k: secret_source(an, k) is not None,
+                        pass_through=an.pass_through | _ENCODERS)
+    named = None                    # $password itself (a hook's parameter, a form's field)
     profile = any(t[0] == 'S' and t[1] in _FINGERPRINT for t in toks)
     for c in an.p.calls:
         if c.kind != 'name' or c.name not in EXFIL:
@@ -185,12 +226,22 @@ def _exfiltration(an, out):
                 continue
             s, e = c.args[idx]
             pos = sec.tainted_range(s, e, c.scope)
+            if pos < 0 and by_name and c.name in (b'mail', b'wp_mail') and _literal_address(an, c):
+                # a variable named like a password, mailed to an address written in the code
+                if named is None:
+                    named = an.restricted(lambda k: toks[k][0] == 'V' and bool(_SECRET_KEY.match(toks[k][1])),
+                                          pass_through=an.pass_through | _ENCODERS)
+                pos = named.tainted_range(s, e, c.scope)
             if pos < 0:
                 continue
             kind = 'card' if card else 'secret'
+            if kind == 'secret' and c.name in (b'setcookie', b'header'):
+                continue                  # logins keep their own session: not sending away
             if c.name in (b'file_get_contents', b'fopen', b'file', b'get_headers', b'curl_init', b'header') and \
                     not _url_call(an, c):
                 continue
+            if c.name == b'curl_setopt' and not _disguised(an, c, s, e):
+                continue                  # a gateway POSTing the card to its API does this too
             if kind == 'card':
                 out.append(('php.steal.card_data', c.pos,
                             'payment card fields from the request go to %s()' % c.name.decode()))
@@ -201,6 +252,24 @@ def _exfiltration(an, out):
                 out.append(('php.steal.victim_profile', c.pos,
                             'the victim\'s address and browser are recorded with them'))
             break
+
+
+def _literal_address(an, c):
+    """Is the recipient an address written in the code (not the user's own)?"""
+    if not c.args:
+        return False
+    v, _f = an.fold(c.args[0], c.scope)
+    return isinstance(v, bytes) and b'@' in v and b' ' not in v.strip()
+
+
+def _disguised(an, c, s, e):
+    """Card data sent by curl the way a skimmer does it (encoded, or to a plain-http URL),
+    not the way a payment gateway does (form fields or JSON over https)."""
+    toks = an.toks
+    words = set(toks[k][1] for k in range(s, e) if toks[k][0] == 'I')
+    if words & {b'base64_encode', b'strrev', b'str_rot13', b'bin2hex', b'gzdeflate', b'gzcompress'}:
+        return True
+    return any(t[0] == 'S' and t[1][:7].lower() == b'http://' for t in toks)
 
 
 def _url_call(an, c):
@@ -230,11 +299,22 @@ def _writes(an, out):
             continue
         path_idx, data_idx = WRITES[c.name]
         data, f = an.fold(c.args[data_idx], c.scope)
-        if not isinstance(data, bytes) or len(data) < 12:
-            continue
         path = None
         if path_idx is not None:
             path, _f = an.fold(c.args[path_idx], c.scope)
+        if not isinstance(data, bytes):
+            # $rules . $old: judge the pieces the code wrote itself
+            rules = _pieces(an, c.args[data_idx], c.scope)
+            where = path if isinstance(path, bytes) else _pieces(an, c.args[path_idx], c.scope) \
+                if path_idx is not None else b''
+            m = _HANDLER.search(rules[:65536])
+            if m and (b'htaccess' in where.lower() or b'.user.ini' in where.lower()):
+                out.append(('php.dropper.server_config', c.pos,
+                            'writes server configuration (rewrite/handler rules): ' +
+                            m.group(0).strip().decode('latin-1')))
+            continue
+        if len(data) < 12:
+            continue
         decoded = bool(f and (f.used_decoder or f.used_bitwise))
         if _HANDLER.search(data[:65536]) and (path is None or not isinstance(path, bytes) or
                                               b'htaccess' in path.lower() or b'.user.ini' in path.lower()):
@@ -251,6 +331,111 @@ def _writes(an, out):
                 an.payloads.append((c.pos, data, True))
 
 
+_MEDIA_NAME = re.compile(rb'(?i)\.(?:jpe?g|png|gif|ico|bmp|svg|webp|css|js|woff2?|ttf|mp[34])$')
+
+
+def _request_to_media(an, out):
+    """Request data appended to a file named like an image or a stylesheet: a stealer's
+    drop box hidden among static files (skimmers log cards into cartcheckout.jpg)."""
+    toks = an.toks
+    handles = {}
+    for a in an.p.assigns:
+        if isinstance(a.target, bytes) and a.rhs[1] - a.rhs[0] >= 3 and toks[a.rhs[0]][1] == b'fopen':
+            handles[(a.scope, a.target)] = a
+    for c in an.p.calls:
+        if c.kind != 'name' or c.name not in WRITES or len(c.args) < 2:
+            continue
+        path_rng = None
+        if c.name == b'file_put_contents':
+            path_rng = c.args[0]
+        else:
+            s, e = c.args[0]
+            if e - s == 1 and toks[s][0] == 'V' and (c.scope, toks[s][1]) in handles:
+                a = handles[(c.scope, toks[s][1])]
+                args = an.p.split_args(a.rhs[0] + 1)
+                path_rng = args[0] if args else None
+        if path_rng is None:
+            continue
+        path, _f = an.fold(path_rng, c.scope)
+        if not isinstance(path, bytes) or not _MEDIA_NAME.search(path.strip()):
+            continue
+        s, e = c.args[1]
+        if an.tainted_range(s, e, c.scope) >= 0:
+            out.append(('php.steal.hidden_log', c.pos,
+                        'writes request data into %s, a file named like a static asset' % _show(path)))
+            return
+
+
+def _pieces(an, rng, scope, depth=0):
+    """The literal text an expression is built from: its strings and the folded values of
+    its variables, joined (for judging content that does not fold as a whole)."""
+    toks = an.toks
+    out = []
+    for k in range(rng[0], min(rng[1], rng[0] + 200)):
+        t = toks[k]
+        if t[0] == 'S':
+            out.append(t[1])
+        elif t[0] == 'T':
+            out.extend(p for p in t[1] if isinstance(p, bytes))
+        elif t[0] == 'V':
+            v = an.folder(scope).lookup(t[1])
+            if isinstance(v, bytes):
+                out.append(v)
+            elif depth < 2:
+                for a in an._assigns_of.get((scope, t[1]), ())[:4]:
+                    out.append(_pieces(an, a.rhs, scope, depth + 1))
+    return b'\n'.join(out)
+
+
+_CRAWLERS = re.compile(rb'(?i)googlebot|bingbot|slurp|yandex|baiduspider|duckduckbot|msnbot|adsbot|mediapartners')
+_ENGINES = re.compile(rb'(?i)google|bing|yahoo|yandex|baidu|msn|aol|duckduckgo')
+
+
+def _names_engines(text):
+    """A crawler's name, or two search engines named together ('google|bing|yahoo')."""
+    return bool(_CRAWLERS.search(text)) or len(set(m.group(0).lower() for m in _ENGINES.finditer(text))) >= 2
+_CLOAK_KEYS = frozenset((b'HTTP_USER_AGENT', b'HTTP_REFERER'))
+
+
+def _cloaking(an, out):
+    """Search engines served something else than visitors: the User-Agent or Referer is
+    compared with crawler/search names and the file fetches remote content or redirects
+    away.  (Sites check for bots too, but not to hand them a page from elsewhere.)"""
+    toks = an.toks
+    ua = [t for t in toks if t[0] == 'S' and t[1] in _CLOAK_KEYS]
+    if not ua:
+        return
+    bots = [k for k, t in enumerate(toks) if t[0] == 'S' and len(t[1]) < 200 and _names_engines(t[1])]
+    if not bots:
+        return
+    fetch = _fetch_source(an)
+    scope = an.p.scope
+    near = set()
+    for b in bots:                      # what the crawler test decides: the code around it
+        for k in range(max(0, b - 200), min(len(toks), b + 600)):
+            if scope[k] == scope[b]:
+                near.add(k)
+    for b in bots:                      # a crawler test in a function: where the function is called
+        f = an.p.by_id.get(scope[b])
+        if f is not None and f.name:
+            for c in an.p.calls:
+                if c.kind == 'name' and c.name == f.name:
+                    near.update(range(c.paren, min(len(toks), c.paren + 400)))
+    for k, t in enumerate(toks):
+        if t[0] != 'I' or k + 1 >= len(toks) or toks[k + 1][1] != b'(' or k not in near:
+            continue
+        if fetch(k):
+            out.append(('php.seo.cloaking', t[2],
+                        'serves search-engine crawlers (User-Agent/Referer) content fetched from elsewhere'))
+            return
+        if t[1] == b'header' and k + 2 < len(toks) and toks[k + 2][0] in ('S', 'T'):
+            first = toks[k + 2][1] if toks[k + 2][0] == 'S' else (toks[k + 2][1][0] if isinstance(toks[k + 2][1][0], bytes) else b'')
+            if first[:9].lower() == b'location:' and b'http' in first.lower():
+                out.append(('php.seo.cloaking', t[2],
+                            'sends visitors coming from search engines to another site'))
+                return
+
+
 def _tracks(an, out):
     toks = an.toks
     for c in an.p.calls:
@@ -265,6 +450,9 @@ def _tracks(an, out):
         elif c.name == b'touch' and len(c.args) >= 2:
             s, e = c.args[1]
             words = [toks[k][1] for k in range(s, e) if toks[k][0] == 'I']
+            if e - s == 1 and toks[s][0] == 'V':         # $mt = filemtime($other); touch($f, $mt)
+                for a in an._assigns_of.get((c.scope, toks[s][1]), ())[:4]:
+                    words.extend(toks[k][1] for k in range(*a.rhs) if toks[k][0] == 'I')
             v, _f = an.fold(c.args[1], c.scope)
             if b'filemtime' in words or b'strtotime' in words or b'mktime' in words or \
                     isinstance(v, int) and 0 < v < 1700000000:

@@ -435,8 +435,8 @@ class Folder(object):
         self.used_decoder = False
         self.used_bitwise = False
         self.computed = False          # anything beyond one plain literal went into the value
-        self.computed_vars = computed_vars or ()
-        self.decoded_vars = decoded_vars or ()
+        self.computed_vars = computed_vars if computed_vars is not None else ()
+        self.decoded_vars = decoded_vars if decoded_vars is not None else ()
 
     # entry points -------------------------------------------------------------------------
     def fold(self, i, j):
@@ -612,6 +612,13 @@ class Folder(object):
                 self.computed = True
                 v = _index(v, idx)
                 continue
+            if t[1] == b'(' and isinstance(v, bytes) and 0 < len(v) <= 64:
+                # $f = 'base'.'64_decode'; $f('...'): a call through a name the code built
+                name = v.strip().lstrip(b'\\').decode('latin-1')
+                args = self.args()
+                self.computed = True
+                v = self.call(name, args)
+                continue
             return v
 
     def args(self):
@@ -778,6 +785,8 @@ class Folder(object):
             return f(args, self.budget)
         body = self.functions.get(lname)
         if body is not None:
+            if callable(body):                  # a function of the file, inlined
+                return body(args)
             return body
         raise Unknown('call')
 

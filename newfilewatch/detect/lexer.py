@@ -26,29 +26,27 @@ Token: (kind, value, pos) with pos the byte offset in the buffer, kind one of
 """
 import re
 
-# PHP-mode master regex.  Order matters: comments before '/', casts before '('.
+# PHP-mode master regex: whitespace is eaten in front of every token (no match of its own),
+# groups are numbered so the loop dispatches on an int.  Order matters: comments before '/',
+# casts before '(', '?>' before '?'.
 _PHP = re.compile(
-    rb"""(?P<ws>[ \t\r\n\f\v]+)
-       |(?P<lc>(?://|\#(?!\[))[^\n?]*(?:\?(?!>)[^\n?]*)*)
-       |(?P<bc>/\*)
-       |(?P<close>\?>\n?)
-       |(?P<var>\$[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)
-       |(?P<id>\\?[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*(?:\\[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)*)
-       |(?P<num>0[xX][0-9a-fA-F_]+|0[bB][01_]+|(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
-       |(?P<sq>')
-       |(?P<dq>")
-       |(?P<bt>`)
-       |(?P<hd><<<[ \t]*(?P<hq>["']?)(?P<hl>[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)(?P=hq)\r?\n)
-       |(?P<cast>\([ \t]*(?:int|integer|bool|boolean|float|double|real|string|binary|array|object|unset)[ \t]*\))
-       |(?P<op><<=|>>=|\*\*=|\.\.\.|<=>|===|!==|\?\?=|\?->|<<|>>|\*\*|==|!=|<>|<=|>=|&&|\|\||\+\+|--
-            |\+=|-=|\*=|/=|\.=|%=|&=|\|=|\^=|->|=>|::|\?\?|[\x00-\xff])
-    """, re.X | re.S)
-_KINDS = ('ws', 'lc', 'bc', 'close', 'var', 'id', 'num', 'sq', 'dq', 'bt', 'hd', 'cast', 'op')
+    rb"""[ \t\r\n\f\v]*(?:
+        (\$[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)                                      # 1 var
+       |(\\?[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*(?:\\[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)*)  # 2 id
+       |('[^'\\]*(?:\\.[^'\\]*)*'?)                                                    # 3 sq
+       |(\([ \t]*(?:int|integer|bool|boolean|float|double|real|string|binary|array|object|unset)[ \t]*\))  # 4 cast
+       |((?://|\#(?!\[))[^\n?]*(?:\?(?!>)[^\n?]*)*)                                    # 5 line comment
+       |(/\*)                                                                          # 6 block comment
+       |(\?>\n?)                                                                       # 7 close tag
+       |("[^"\\]*(?:\\.[^"\\]*)*"?)                                                    # 8 dq
+       |(0[xX][0-9a-fA-F_]+|0[bB][01_]+|(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)  # 9 num
+       |(`[^`\\]*(?:\\.[^`\\]*)*`?)                                                    # 10 backticks
+       |(<<<[ \t]*(["']?)([A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)\12\r?\n)           # 11 heredoc (12, 13)
+       |(<<=|>>=|\*\*=|\.\.\.|<=>|===|!==|\?\?=|\?->|<<|>>|\*\*|==|!=|<>|<=|>=|&&|\|\||\+\+|--
+            |\+=|-=|\*=|/=|\.=|%=|&=|\|=|\^=|->|=>|::|\?\?|[\x00-\xff])               # 14 op
+    )""", re.X | re.S)
 
 _OPEN_TAG = re.compile(rb'<\?(?:php(?=[\s;]|$)|=)?', re.I)
-_SQ_BODY = re.compile(rb"(?:[^'\\]|\\.)*", re.S)
-_DQ_BODY = re.compile(rb'(?:[^"\\]|\\.)*', re.S)
-_BT_BODY = re.compile(rb'(?:[^`\\]|\\.)*', re.S)
 _DQ_ESCAPE = re.compile(rb'\\(x[0-9A-Fa-f]{1,2}|[0-7]{1,3}|u\{[0-9A-Fa-f]{1,6}\}|.)', re.S)
 _SIMPLE_ESC = {b'n': b'\n', b't': b'\t', b'r': b'\r', b'v': b'\v', b'e': b'\x1b', b'f': b'\f',
                b'\\': b'\\', b'$': b'$', b'"': b'"', b'`': b'`'}
@@ -174,7 +172,6 @@ def tokenize(data, stats=None, limit=None):
     n = len(data)
     pos = 0
     match = _PHP.match
-    last_line_code = -1          # position of the last code token, for inline comments
     cap = limit if limit is not None else 1 << 62
     while pos < n and len(toks) < cap:
         # --- HTML mode ---
@@ -193,59 +190,62 @@ def tokenize(data, stats=None, limit=None):
             if len(toks) >= cap:
                 break
             m = match(data, pos)
-            kind = m.lastgroup
-            if kind == 'hq' or kind == 'hl':
-                kind = 'hd'
+            if m is None:                        # only whitespace left
+                pos = n
+                break
+            g = m.lastindex
             end = m.end()
-            if kind == 'ws':
-                pos = end
-                continue
-            if kind == 'lc':
-                pos = end
-                continue
-            if kind == 'bc':
+            if g == 1:
+                append(('V', data[m.start(1) + 1:end], m.start(1)))
+            elif g == 2:
+                word = m.group(2).lower()
+                if word == b'__halt_compiler':      # PHP stops here: the rest is data
+                    pos = n
+                    break
+                append(('I', word, m.start(2)))
+            elif g == 14:
+                append(('O', m.group(14), m.start(14)))
+            elif g == 3:
+                tok = m.group(3)
+                body = tok[1:-1] if len(tok) > 1 and tok.endswith(b"'") and not _odd_tail(tok) else tok[1:]
+                stats.strings += 1
+                stats.string_bytes += len(body)
+                append(('S', unescape_sq(body), m.start(3)))
+            elif g == 8 or g == 10:
+                tok = m.group(g)
+                q = tok[:1]
+                body = tok[1:-1] if len(tok) > 1 and tok.endswith(q) and not _odd_tail(tok) else tok[1:]
+                stats.strings += 1
+                stats.string_bytes += len(body)
+                val = _interpolated(body, m.start(g) + 1, stats)
+                if g == 10:
+                    append(('B', val if isinstance(val, tuple) else (val,), m.start(g)))
+                else:
+                    append(('T' if isinstance(val, tuple) else 'S', val, m.start(g)))
+            elif g == 9:
+                append(('N', _number(m.group(9)), m.start(9)))
+            elif g == 5:
+                pass
+            elif g == 6:
+                cpos = m.start(6)
                 e = data.find(b'*/', end)
                 e = n if e < 0 else e + 2
                 # a comment between two tokens of one line is an obfuscator's habit
-                if last_line_code >= 0 and b'\n' not in data[last_line_code:e] and \
+                if toks and b'\n' not in data[toks[-1][2]:e] and \
                         data[e:e + 80].lstrip(b' \t')[:1] not in (b'', b'\r', b'\n') and \
                         len(stats.inline_at) < 10000:
                     stats.inline_at.append(len(toks))
-                pos = e
-                continue
-            if kind == 'close':
-                append(('O', b';', pos))
+                end = e
+            elif g == 7:
+                append(('O', b';', m.start(7)))
                 pos = end
                 break
-            last_line_code = pos
-            if kind == 'var':
-                append(('V', data[pos + 1:end], pos))
-            elif kind == 'id':
-                append(('I', data[pos:end].lower(), pos))
-            elif kind == 'num':
-                append(('N', _number(data[pos:end]), pos))
-            elif kind == 'sq':
-                b = _SQ_BODY.match(data, end)
-                body = b.group(0)
-                e = b.end()
-                stats.strings += 1
-                stats.string_bytes += len(body)
-                append(('S', unescape_sq(body), pos))
-                end = e + 1
-            elif kind == 'dq' or kind == 'bt':
-                b = (_DQ_BODY if kind == 'dq' else _BT_BODY).match(data, end)
-                body = b.group(0)
-                stats.strings += 1
-                stats.string_bytes += len(body)
-                val = _interpolated(body, end, stats)
-                if kind == 'bt':
-                    append(('B', val if isinstance(val, tuple) else (val,), pos))
-                else:
-                    append(('T' if isinstance(val, tuple) else 'S', val, pos))
-                end = b.end() + 1
-            elif kind == 'hd':
-                label = m.group('hl')
-                nowdoc = m.group('hq') == b"'"
+            elif g == 4:
+                append(('C', m.group(4)[1:-1].strip(b' \t').lower(), m.start(4)))
+            elif g == 11:
+                hpos = m.start(11)
+                label = m.group(13)
+                nowdoc = m.group(12) == b"'"
                 # the closing label: at a line start (PHP 7.3+ allows indentation)
                 em = re.compile(rb'^[ \t]*' + re.escape(label) + rb'\b', re.M).search(data, end)
                 if em:
@@ -260,15 +260,11 @@ def tokenize(data, stats=None, limit=None):
                 stats.strings += 1
                 stats.string_bytes += len(body)
                 if nowdoc:
-                    append(('S', body, pos))
+                    append(('S', body, hpos))
                 else:
                     val = _interpolated(body, end, stats)
-                    append(('T' if isinstance(val, tuple) else 'S', val, pos))
+                    append(('T' if isinstance(val, tuple) else 'S', val, hpos))
                 end = nxt
-            elif kind == 'cast':
-                append(('C', data[pos + 1:end - 1].strip(b' \t').lower(), pos))
-            else:
-                append(('O', data[pos:end], pos))
             pos = end
     stats.tokens = len(toks)
     # only comments that split an expression of strings and operators count
@@ -283,6 +279,17 @@ def tokenize(data, stats=None, limit=None):
 
 
 _SPLITTING = frozenset((b'.', b'^', b'|', b'&', b'~', b'[', b']', b'{', b'}', b'+', b'-', b'*'))
+
+
+def _odd_tail(tok):
+    """A closing quote preceded by an odd run of backslashes is escaped: the string is
+    unterminated and the regex ran to the end of the buffer."""
+    k = len(tok) - 2
+    run = 0
+    while k > 0 and tok[k:k + 1] == b'\\':
+        run += 1
+        k -= 1
+    return run % 2 == 1
 
 
 def _number(text):

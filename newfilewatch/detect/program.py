@@ -35,7 +35,7 @@ class Program(object):
         n = len(toks)
         self.match = array.array('l', [-1]) * n
         self._brackets()
-        self._next = {}
+        self._nxt = None
         self.functions = []
         self.scope = array.array('l', [0]) * n
         self._functions()
@@ -140,13 +140,18 @@ class Program(object):
         """Index just past the expression starting at i (stops at a depth-0 terminator).
         O(1): the next terminator of each token is computed once per stop set, right to
         left, jumping over bracketed groups, so no statement is ever walked twice."""
-        n = len(self.toks)
+        toks = self.toks
+        n = len(toks)
         if i >= n:
             return n
-        nxt = self._next.get(stop)
+        nxt = self._nxt
         if nxt is None:
-            nxt = self._next[stop] = self._next_stops(frozenset(stop))
-        return nxt[i]
+            nxt = self._nxt = self._next_stops(_ALL_STOPS)
+        j = nxt[i]
+        # the one table stops at every terminator any caller uses; skip the others (same depth)
+        while j < n and toks[j][0] == 'O' and toks[j][1] not in stop:
+            j = nxt[j + 1]
+        return j
 
     def _next_stops(self, stop):
         toks, match = self.toks, self.match
@@ -260,6 +265,8 @@ class Program(object):
         else:
             target = t0[1]
             if s + 1 < k and toks[s + 1][1] in (b'->', b'?->', b'::') and s + 2 < k and toks[s + 2][0] == 'I':
+                if s + 3 < k:
+                    return          # $this->table[$k] = ...: one element, not the property
                 target = ('prop', toks[s + 2][1])
             elif s + 1 < k and toks[s + 1][1] in (b'[', b'{'):
                 key = (s + 2, self.match[s + 1]) if self.match[s + 1] > s + 1 else None
@@ -385,6 +392,7 @@ class Program(object):
         return max(j, 0)
 
 
+_ALL_STOPS = frozenset((b';', b',', b')', b']', b'}', b'=>', b'?') + tuple(ASSIGN_OPS))
 _RHS_STOP = (b';', b',', b')', b']', b'}', b'=>') + tuple(sorted(ASSIGN_OPS))
 
 

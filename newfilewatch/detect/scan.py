@@ -23,6 +23,7 @@ from newfilewatch.detect.php import _Php
 
 
 MAX_TOKEN_BYTES = 2 << 20
+TOKENS_ALWAYS = 4096
 
 
 class _Scan(FileKinds, SmallScripts, AccountEscapes):
@@ -83,8 +84,6 @@ class _Scan(FileKinds, SmallScripts, AccountEscapes):
 
     # --- PHP ----------------------------------------------------------------------------------
     def php(self, data, origin, depth, base=0, deep=False):
-        if depth <= 4:
-            self.tokens(data, origin, depth, base)
         rev = data[::-1].lower()
         if depth == 0 and len(data) <= 16384:
             if _SMALL_GATE_REV.search(rev):
@@ -98,8 +97,14 @@ class _Scan(FileKinds, SmallScripts, AccountEscapes):
             worth = deep or _worth_deep_look(data, rev)
             if worth or len(data) <= 8192:      # tools are small or call something telling
                 self.escapes(data, rev)
+            # the token analysis costs ~10x the triage: it reads what the triage keeps, and
+            # small files whole (shells are small; obfuscated ones hide what the triage sees)
+            if worth or len(data) <= TOKENS_ALWAYS or token_analysis.hides_code(data):
+                self.tokens(data, origin, depth, base)
             if not worth:
                 return
+        elif depth <= 4:
+            self.tokens(data, origin, depth, base)
         _Php(self, data, origin, depth, rev).run()
 
     def tokens(self, data, origin, depth, base=0):

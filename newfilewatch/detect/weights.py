@@ -231,11 +231,20 @@ _TABLE = [
     ('php.backdoor.hardcoded_key', 'medium', 5, 5, 'php-dropper',
      'request input is compared with a hard-coded md5/sha1/sha256 digest: the password of a '
      'backdoor (applications compare with stored, not literal, hashes)'),
+    ('php.include.media_file', 'critical', 12, 12, 'php-dropper',
+     'include/require of an icon, image or font: PHP hidden in a file nobody reads as code '
+     '(the favicon_*.ico infection)'),
     ('php.include.hidden_file', 'high', 8, 8, 'php-dropper',
      'include/require of a file that is not a PHP script (an .ico, image, .txt...): code '
      'hidden where nobody looks for it'),
     ('php.include.escaped_path', 'high', 8, 8, 'php-obfuscation',
      'include/require of a path spelled in hex/octal escapes ("\\x2f\\150ome..."): a hidden loader'),
+    ('php.steal.hidden_log', 'high', 8, 8, 'php-stealer',
+     'request data (form fields, cookies) is written into a file named like an image or a '
+     'stylesheet: a stolen-data drop box hidden among static files'),
+    ('php.seo.cloaking', 'high', 8, 8, 'php-seo',
+     'search-engine crawlers (by User-Agent or Referer) are served content fetched from '
+     'elsewhere, or visitors from search engines are redirected away: SEO-spam cloaking'),
     ('analysis.budget', 'high', 10, 10, 'engine',
      'the file exhausted the per-file analysis budget ([scan] max_cpu): reported rather than '
      'passed unread; a crafted file may be trying to tire the scanner'),

@@ -20,7 +20,10 @@ def write_config(path, tmpdir, extra=''):
     """A config keeping every file the program writes inside `tmpdir`."""
     text = ('[watch]\nstate_file = {t}/state.json\nsettle_delay = 0.5\n'
             '[log]\nnew_files_log = {t}/newfiles.log\nlog_file = {t}/newfilewatch.log\n'
-            'syslog = False\n[mail]\nspool_dir = {t}/spool\n').format(t=tmpdir)
+            'syslog = False\n[mail]\nspool_dir = {t}/spool\n'
+            # as root, no drop: the test's temp dirs are root's whether or not the host has
+            # the service user (the drop itself is tested in test_daemon)
+            '[daemon]\nuser = root\n').format(t=tmpdir)
     with open(path, 'w') as fh:
         fh.write(merge_sections(text, extra))
     return path

@@ -20,9 +20,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 INIT_SCRIPT = os.path.join(ROOT, 'init.d', 'newfilewatch')
 WEBSHELL = b'<?php if (isset($_REQUEST["c"])) { system($_REQUEST["c"]); } ?>\n'
 
-# The RPM's %check sets NEWFILEWATCH_PURE_TESTS=1: no root there, or not to be used.
-IS_ROOT = os.geteuid() == 0 and not os.environ.get('NEWFILEWATCH_PURE_TESTS')
+# The RPM's %check sets NEWFILEWATCH_PURE_TESTS=1: no root there, or not to be used, and no
+# runtime libraries (configobj, pyinotify, ...) for the program run as a process.
+PURE = bool(os.environ.get('NEWFILEWATCH_PURE_TESTS'))
+IS_ROOT = os.geteuid() == 0 and not PURE
 needs_root = pytest.mark.skipif(not IS_ROOT, reason='needs root (useradd, setuid, capabilities)')
+needs_runtime = pytest.mark.skipif(PURE, reason='runs the program: needs its runtime libraries')
 
 
 def _run(argv):

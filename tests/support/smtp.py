@@ -121,3 +121,55 @@ def mail_cfg(**changes):
     from newfilewatch import config
     cfg = config.load(os.devnull).mail     # never /etc/newfilewatch.conf
     return cfg._replace(**changes)
+
+
+class DripServer(object):
+    """A hostile SMTP peer on 127.0.0.1: accepts, then sends its greeting one byte every
+    `interval` seconds and never finishes it (`interval` None: never sends anything).
+
+    A per-read timeout never trips on it; only a total deadline ends the delivery.
+    """
+
+    def __init__(self, port=None, interval=0.2):
+        self.interval = interval
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(('127.0.0.1', port or 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve)
+        self._thread.daemon = True
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _serve(self):
+        self.sock.settimeout(0.05)
+        conns, started = [], set()
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+                self.accepted += 1
+                conns.append(conn)
+            except socket.timeout:
+                pass
+            except OSError:
+                break
+            if self.interval is not None:
+                for conn in list(conns):
+                    try:                     # '220-' opens a greeting whose line never ends
+                        conn.send(b'x' if conn.fileno() in started else b'220-')
+                        started.add(conn.fileno())
+                    except OSError:
+                        conns.remove(conn)
+            self._stop.wait(self.interval or 0.05)
+        for conn in conns:
+            conn.close()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
