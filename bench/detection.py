@@ -24,7 +24,7 @@ ROOT = os.path.dirname(HERE)
 SHARED = os.path.join(os.path.dirname(ROOT), 'shared')
 sys.path.insert(0, ROOT)
 
-from newfilewatch.engine import Engine          # noqa: E402
+from newfilewatch.detect.engine import Engine   # noqa: E402
 
 CLASSIC = 'wget|curl|lynx|gcc|perl|sh|cd|mkdir|touch|base64'
 KEYWORDS = CLASSIC.split('|')

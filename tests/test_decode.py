@@ -4,7 +4,7 @@ import zlib
 
 from hypothesis import given, settings, strategies as st
 
-from newfilewatch import decode
+from newfilewatch.detect import decode
 
 
 def _deflate(raw):
@@ -66,7 +66,7 @@ def test_garbage_does_not_decode():
 
 
 def test_fold_constant_string_expressions():
-    from newfilewatch.decode import fold
+    from newfilewatch.detect.decode import fold
     assert fold(b"'as' . 's' . 'ert'") == b'assert'
     assert fold(b"strtr('azxcvt', 'zxcv', 'sser')") == b'assert'
     assert fold(b"str_replace('`', '', 'a`s`s`e`r`t')") == b'assert'
@@ -79,7 +79,7 @@ def test_fold_constant_string_expressions():
 
 
 def test_fold_is_bounded_on_hostile_input():
-    from newfilewatch.decode import fold
+    from newfilewatch.detect.decode import fold
     assert fold(b"str_repeat('a', 100000000)") is None
     assert fold(b"(" * 5000 + b"'a'" + b")" * 5000) is None
     long_concat = b" . ".join([b"'ab'"] * 5000)
@@ -87,7 +87,7 @@ def test_fold_is_bounded_on_hostile_input():
 
 
 def test_fold_numbers_arrays_and_names_held_in_variables():
-    from newfilewatch.decode import fold
+    from newfilewatch.detect.decode import fold
     assert fold(b"chr(211^181) . chr(216^171)") == b'fs'          # numbers XOR as numbers
     assert fold(b'chr(ord("?") - 23)') == b'('
     assert fold(b"implode('', array('sy', 'st', 'em'))") == b'system'
@@ -103,14 +103,14 @@ def test_fold_numbers_arrays_and_names_held_in_variables():
 
 
 def test_fold_constants_and_pack_of_bytes():
-    from newfilewatch.decode import fold
+    from newfilewatch.detect.decode import fold
     assert fold(b"join(null, array('a', 'b'))") == b'ab'
     assert fold(b"pack('c*', 0x73, 121, 115)") == b'sys'
     assert fold(b"'x' . true . false") == b'x1'
 
 
 def test_fold_variable_variables():
-    from newfilewatch.decode import fold
+    from newfilewatch.detect.decode import fold
     env = {b'o': b'p', b'p': b'as', b'as': b'sthru'}
     assert fold(b'$o . $$o . $$$o', env) == b'passthru'
     assert fold(b'$$missing', env) is None
@@ -125,7 +125,7 @@ _FOLD_TOKENS = [b"'a'", b'"\\x41"', b'1', b'0x41', b'$a', b'$$a', b'$l', b'.', b
 @settings(max_examples=3000, deadline=None)
 @given(st.lists(st.sampled_from(_FOLD_TOKENS), min_size=1, max_size=14), st.booleans())
 def test_fold_never_raises_on_token_soup(tokens, keep_arrays):
-    from newfilewatch.decode import fold
+    from newfilewatch.detect.decode import fold
     env = {b'a': b'xy', b'f': b'strrev', b'l': [b'a', b'b']}
     value = fold(b' '.join(tokens), env, keep_arrays=keep_arrays)
     assert value is None or isinstance(value, (bytes, list))

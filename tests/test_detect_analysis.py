@@ -3,7 +3,7 @@ sample written here and a benign near miss.  Hostile shapes are checked on work 
 import pytest
 
 from newfilewatch.detect import analysis
-from newfilewatch.engine import Engine
+from newfilewatch.detect.engine import Engine
 
 
 def rules(src):

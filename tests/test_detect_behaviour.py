@@ -1,7 +1,7 @@
 """Non-shell malware families: skimmers, phishing mailers, droppers, track covering.
 Each with a small sample written here and a benign near miss."""
 from newfilewatch.detect import analysis, behaviour
-from newfilewatch.engine import Engine
+from newfilewatch.detect.engine import Engine
 
 
 def found(src):

@@ -7,8 +7,9 @@ import zlib
 
 import pytest
 
-from newfilewatch import engine as engine_mod
-from newfilewatch.engine import Engine
+from newfilewatch import yarascan
+from newfilewatch.detect import triage
+from newfilewatch.detect.engine import Engine
 
 KEYWORDS = ('wget', 'curl', 'lynx', 'gcc', 'perl', 'sh', 'cd', 'mkdir', 'touch', 'base64')
 
@@ -225,7 +226,7 @@ def test_from_config_uses_scan_section():
 def test_yara_missing_is_logged_once(caplog, tmp_path):
     rule = tmp_path / 'r.yar'
     rule.write_text('rule Foo { strings: $a = "zzz" condition: $a }')
-    if engine_mod.yarascan.yara is not None:
+    if yarascan.yara is not None:
         e = Engine(yara_rules=(str(tmp_path / '*.yar'),))
         v = e.analyse(b'zzz', 'x.txt')
         assert 'yara.Foo' in rules(v) and v.suspicious
@@ -295,21 +296,21 @@ def test_benign_dynamic_calls_are_not_flagged(eng, name, src):
 
 def test_triage_skips_plain_code_but_not_shells(eng):
     plain = b"<?php\n" + b"function f($a) { return array_sum($a) * 2; }\n" * 2000
-    assert engine_mod._worth_deep_look(plain, plain[::-1].lower()) is False
+    assert triage._worth_deep_look(plain, plain[::-1].lower()) is False
     shell = plain + b"@eval($_POST['z']);\n"
-    assert engine_mod._worth_deep_look(shell, shell[::-1].lower()) is True
+    assert triage._worth_deep_look(shell, shell[::-1].lower()) is True
     assert eng.analyse(shell, 'big.php').suspicious
 
 
 def test_triage_traces_input_only_near_weak_calls(eng):
     filler = b"function f($a) { return array_sum($a) * 2; }\n" * 200
     far = b"<?php\n$page = $_GET['p'];\n" + filler + b"call_user_func($cb, 1);\n"
-    assert engine_mod._worth_deep_look(far, far[::-1].lower()) is False
+    assert triage._worth_deep_look(far, far[::-1].lower()) is False
     near = b"<?php\n" + filler + b"$f = $_GET['f'];\ncall_user_func($f, 1);\n" + filler
-    assert engine_mod._worth_deep_look(near, near[::-1].lower()) is True
+    assert triage._worth_deep_look(near, near[::-1].lower()) is True
     assert eng.analyse(near, 'big.php').suspicious
     hdr = b"<?php\n" + filler + b"$h = getallheaders();\narray_map($h['X'], [1]);\n" + filler
-    assert engine_mod._worth_deep_look(hdr, hdr[::-1].lower()) is True
+    assert triage._worth_deep_look(hdr, hdr[::-1].lower()) is True
 
 
 # --- behavioural families added for issue 4 ------------------------------------------------

@@ -1,5 +1,5 @@
 """The rule catalogue is consistent: names, severities, weights and caps make sense."""
-from newfilewatch import signatures
+from newfilewatch.detect import weights as signatures
 
 
 def test_every_rule_is_well_formed():
