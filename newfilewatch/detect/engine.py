@@ -70,7 +70,10 @@ class Engine(object):
                 data = bytes(data)
             data = bytes(data)
             try:
-                with _cpu_limit(self.max_cpu):
+                # linear analysis costs in proportion to the bytes: the budget grows with
+                # them (max_cpu per MiB read, max_cpu at least), so a large benign file is not
+                # cut short while a small crafted one still is
+                with _cpu_limit(self.max_cpu * max(1.0, len(data) / float(1 << 20))):
                     _Scan(self, data, name, hits).run()
             except token_analysis.BudgetExceeded as exc:
                 hits.append(model.Hit('analysis.budget', 0, escape.one_line(
