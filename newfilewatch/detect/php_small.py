@@ -53,7 +53,7 @@ _SMALL_DYN = re.compile(
     rb'|(?<![\w$])(?:create_function|invokeArgs|invoke|newInstanceArgs|newInstance|'
     rb'register_tick_function|register_shutdown_function|ob_start|mb_ereg_replace|mb_eregi_replace|'
     rb'call_user_func(?:_array)?|array_map|array_walk|array_filter|usort|uasort|uksort|'
-    rb'array_(?:u?diff|u?intersect)_u?(?:key|assoc)|array_u(?:diff|intersect)(?:_u?assoc)?|'
+    rb'array_(?:u?diff|u?intersect)_u(?:key|assoc)|array_u(?:diff|intersect)(?:_u?assoc)?|'
     rb'iterator_apply|preg_replace_callback)(?=\s*\([^;]{0,300}\$)'
     rb'|->\s*__invoke(?=\s*\([^;]{0,300}\$)'
     # f(..)(..) / (expr)(..): the value of an expression called as a function (not a cast)
@@ -63,7 +63,8 @@ _SMALL_DYN = re.compile(
 _LITERAL_ARRAY = re.compile(rb'\s*(?:array\s*\(|\[)[^$()]*[)\]]\s*$', re.I)
 _CB_NAME = re.compile(rb'([A-Za-z_]\w*)\s*$')
 _CLOSURE = re.compile(rb'\s*(?:static\s+)?(?:function|fn)\s*\(', re.I)
-_METHOD_CALLBACK = re.compile(rb'\s*(?:\[|array\s*\()\s*(?:\$this|self::|static::|__CLASS__)', re.I)
+# [$this, 'm'], [$controller, $action]: a method of an object the code holds (a dispatcher)
+_METHOD_CALLBACK = re.compile(rb'\s*(?:\[|array\s*\()\s*(?:\$this|self::|static::|__CLASS__|\$\w+\s*,)', re.I)
 
 
 _TERNARY_PICK = re.compile(rb'[^?;]{1,300}\?(?![?>])\s*([\'"][^\'"\n]{0,120}[\'"])\s*:\s*'
@@ -96,6 +97,8 @@ class SmallScripts(object):
                 var = m.group('var')
                 if var.lower() in (b'this', b'class', b'obj', b'object'):
                     continue
+                if re.search(rb'\bnew\s+$', code[max(0, m.start() - 8):m.start()], re.I):
+                    continue                   # new $class(): an instance, not a call
                 if re.match(rb'\s*\)', code[m.end():]) and not _SYMBOL_VAR.match(var):
                     # no argument: only counts when the callee itself was made at run time
                     if not re.search(rb'\$' + re.escape(var) + rb'\s*=\s*@?\s*(?:\$\w+\s*\(|create_function)',
