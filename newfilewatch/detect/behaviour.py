@@ -92,6 +92,8 @@ def run(an):
     _fetch_and_write(an, out)
     _request_to_media(an, out)
     _cloaking(an, out)
+    _script_for_searchers(an, out)
+    _js_skimmer(an, out)
     _admin_creator(an, out)
     _tracks(an, out)
     _key_gate(an, out)
@@ -100,7 +102,8 @@ def run(an):
 
 
 _FETCHERS = frozenset((b'file_get_contents', b'file', b'fopen', b'readfile', b'fsockopen',
-                       b'stream_get_contents_x'))
+                       b'wp_remote_get', b'wp_remote_post', b'wp_remote_request', b'wp_safe_remote_get',
+                       b'download_url'))
 _HEX_DIGEST = re.compile(rb'^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$')
 _ODD_INCLUDE = re.compile(rb'(?i)\.(?:ico|png|jpe?g|gif|bmp|svg|txt|log|bak|tmp|dat|db|css|js|json|zip|mp3|ttf|woff2?)$')
 _MEDIA_INCLUDE = re.compile(rb'(?i)\.(?:ico|png|jpe?g|gif|bmp|svg|webp|mp3|mp4|ttf|otf|woff2?|eot)$')
@@ -412,7 +415,8 @@ def _pieces(an, rng, scope, depth=0):
     return b'\n'.join(out)
 
 
-_CRAWLERS = re.compile(rb'(?i)googlebot|bingbot|slurp|yandex|baiduspider|duckduckbot|msnbot|adsbot|mediapartners')
+_CRAWLERS = re.compile(rb'(?i)googlebot|bingbot|slurp|yandex|baiduspider|duckduckbot|msnbot|adsbot|mediapartners|'
+                       rb'spider|crawl')
 _ENGINES = re.compile(rb'(?i)google|bing|yahoo|yandex|baidu|msn|aol|duckduckgo')
 
 
@@ -431,6 +435,9 @@ def _cloaking(an, out):
     if not ua:
         return
     bots = [k for k, t in enumerate(toks) if t[0] == 'S' and len(t[1]) < 200 and _names_engines(t[1])]
+    short = [k for k, t in enumerate(toks) if t[0] == 'S' and len(t[1]) < 40 and _ENGINES.search(t[1])]
+    if len(set(_ENGINES.search(toks[k][1]).group(0).lower() for k in short)) >= 2:
+        bots.extend(short)                  # stripos($ref, 'google.') ... stripos($ref, 'bing.')
     if not bots:
         return
     fetch = _fetch_source(an)
@@ -485,6 +492,52 @@ def _admin_creator(an, out):
             out.append(('php.backdoor.admin_account', c.pos,
                         'creates an administrator when a request asks, with no capability check'))
             return
+
+
+_SCRIPT_REDIRECT = re.compile(rb'(?is)<script.{0,4000}?(?:location|atob\s*\(|eval\s*\(|document\.write)')
+
+
+def _script_for_searchers(an, out):
+    """A script echoed only to visitors from search engines (or only to crawlers): the
+    cloaking half of SEO spam done in the browser (a JavaScript redirect)."""
+    toks = an.toks
+    if not any(t[0] == 'S' and t[1] in _CLOAK_KEYS for t in toks):
+        return
+    names = set()
+    for t in toks:
+        if t[0] == 'S' and len(t[1]) < 200:
+            names.update(m.group(0).lower() for m in _ENGINES.finditer(t[1]))
+            if _CRAWLERS.search(t[1]):
+                names.add(b'crawler')
+    if len(names) < 2 and b'crawler' not in names:
+        return
+    for k, t in enumerate(toks):
+        if t[0] == 'I' and t[1] in (b'echo', b'print'):
+            e = an.p.expr_end(k + 1)
+            text = _pieces(an, (k + 1, e), an.p.scope[k])
+            if _SCRIPT_REDIRECT.search(text):
+                out.append(('php.seo.cloaking', t[2],
+                            'echoes a redirecting script to visitors chosen by User-Agent/Referer'))
+                return
+
+
+# in-page JavaScript that collects form fields and beacons them away when they look like cards
+_JS_GRAB = re.compile(rb'(?i)querySelectorAll\s*\(|getElementsByTagName\s*\(|\.elements\b|FormData\s*\(')
+_JS_SEND = re.compile(rb'(?i)new\s+Image\b|sendBeacon\s*\(|new\s+WebSocket\b')
+_JS_CARD = re.compile(rb'(?i)cvv|cvc|cc_?num|card.?num|cc_|creditcard|card\|')
+_JS_PACK = re.compile(rb'(?i)btoa\s*\(|encodeURIComponent\s*\(|JSON\.stringify\s*\(')
+
+
+def _js_skimmer(an, out):
+    toks = an.toks
+    for t in toks:
+        if t[0] in ('H', 'S') and len(t[1]) >= 80:
+            text = t[1][:200000]
+            if _JS_SEND.search(text) and _JS_GRAB.search(text) and _JS_CARD.search(text) and \
+                    _JS_PACK.search(text):
+                out.append(('js.skimmer', t[2], 'page script collects form fields that look like '
+                                                'card data and beacons them to another host'))
+                return
 
 
 def _tracks(an, out):

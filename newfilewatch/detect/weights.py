@@ -245,6 +245,9 @@ _TABLE = [
     ('php.seo.cloaking', 'high', 8, 8, 'php-seo',
      'search-engine crawlers (by User-Agent or Referer) are served content fetched from '
      'elsewhere, or visitors from search engines are redirected away: SEO-spam cloaking'),
+    ('js.skimmer', 'critical', 12, 12, 'php-stealer',
+     'a page script collects form fields that look like card data and beacons them away '
+     '(new Image().src, sendBeacon): a JavaScript card skimmer'),
     ('analysis.budget', 'high', 10, 10, 'engine',
      'the file exhausted the per-file analysis budget ([scan] max_cpu): reported rather than '
      'passed unread; a crafted file may be trying to tire the scanner'),
