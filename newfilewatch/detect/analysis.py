@@ -134,6 +134,7 @@ class Analysis(object):
         self.pass_through = PASS_THROUGH
         self.sanitizers = SANITIZERS
         self._direct = None
+        self._fetched = None        # the fetched-content taint, made on first use (behaviour.py)
 
     # --- helpers -------------------------------------------------------------------------
     def add(self, rule, pos, text=None):

@@ -434,6 +434,9 @@ def _cloaking(an, out):
     ua = [t for t in toks if t[0] == 'S' and t[1] in _CLOAK_KEYS]
     if not ua:
         return
+    # a redirect counts for visitors sent by a search engine (Referer), not for crawlers
+    # turned away (User-Agent only: sites block bots that way)
+    referer = any(t[1] == b'HTTP_REFERER' for t in ua)
     bots = [k for k, t in enumerate(toks) if t[0] == 'S' and len(t[1]) < 200 and _names_engines(t[1])]
     short = [k for k, t in enumerate(toks) if t[0] == 'S' and len(t[1]) < 40 and _ENGINES.search(t[1])]
     if len(set(_ENGINES.search(toks[k][1]).group(0).lower() for k in short)) >= 2:
@@ -456,11 +459,11 @@ def _cloaking(an, out):
     for k, t in enumerate(toks):
         if t[0] != 'I' or k + 1 >= len(toks) or toks[k + 1][1] != b'(' or k not in near:
             continue
-        if fetch(k):
+        if fetch(k) and _served(an, fetch, k):
             out.append(('php.seo.cloaking', t[2],
                         'serves search-engine crawlers (User-Agent/Referer) content fetched from elsewhere'))
             return
-        if t[1] == b'header' and k + 2 < len(toks) and toks[k + 2][0] in ('S', 'T'):
+        if t[1] == b'header' and referer and k + 2 < len(toks) and toks[k + 2][0] in ('S', 'T'):
             first = toks[k + 2][1] if toks[k + 2][0] == 'S' else (toks[k + 2][1][0] if isinstance(toks[k + 2][1][0], bytes) else b'')
             if first[:9].lower() == b'location:' and b'http' in first.lower():
                 out.append(('php.seo.cloaking', t[2],
@@ -492,6 +495,19 @@ def _admin_creator(an, out):
             out.append(('php.backdoor.admin_account', c.pos,
                         'creates an administrator when a request asks, with no capability check'))
             return
+
+
+def _served(an, fetch, k):
+    """Is what the fetch at k returned printed into the page (echo, print, exit)?"""
+    toks = an.toks
+    if an._fetched is None:
+        an._fetched = an.restricted(lambda m: False, fetch)
+    for m, t in enumerate(toks):
+        if t[0] == 'I' and t[1] in (b'echo', b'print', b'exit', b'die'):
+            e = an.p.expr_end(m + 1)
+            if an._fetched.tainted_range(m + 1, e, an.p.scope[m]) >= 0:
+                return True
+    return False
 
 
 _SCRIPT_REDIRECT = re.compile(rb'(?is)<script.{0,4000}?(?:location|atob\s*\(|eval\s*\(|document\.write)')

@@ -242,7 +242,7 @@ _TABLE = [
     ('php.steal.hidden_log', 'high', 8, 8, 'php-stealer',
      'request data (form fields, cookies) is written into a file named like an image or a '
      'stylesheet: a stolen-data drop box hidden among static files'),
-    ('php.seo.cloaking', 'high', 8, 8, 'php-seo',
+    ('php.seo.cloaking', 'critical', 10, 10, 'php-seo',
      'search-engine crawlers (by User-Agent or Referer) are served content fetched from '
      'elsewhere, or visitors from search engines are redirected away: SEO-spam cloaking'),
     ('js.skimmer', 'critical', 12, 12, 'php-stealer',
