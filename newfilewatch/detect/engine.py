@@ -128,7 +128,9 @@ class _cpu_limit(object):
                 threading.current_thread() is threading.main_thread():
             try:
                 self.old = signal.signal(signal.SIGPROF, self._expired)
-                signal.setitimer(signal.ITIMER_PROF, self.seconds)
+                # re-fires every 50 ms of CPU: an expiry swallowed where Python ignores
+                # exceptions (a gc callback, a __del__) is raised again at the next tick
+                signal.setitimer(signal.ITIMER_PROF, self.seconds, 0.05)
                 self.armed = True
             except (ValueError, OSError):
                 self.armed = False
