@@ -26,6 +26,8 @@ Token: (kind, value, pos) with pos the byte offset in the buffer, kind one of
 """
 import re
 
+from newfilewatch.detect import decode
+
 # PHP-mode master regex: whitespace is eaten in front of every token (no match of its own),
 # groups are numbered so the loop dispatches on an int.  Order matters: comments before '/',
 # casts before '(', '?>' before '?'.
@@ -47,9 +49,6 @@ _PHP = re.compile(
     )""", re.X | re.S)
 
 _OPEN_TAG = re.compile(rb'<\?(?:php(?=[\s;]|$)|=)?', re.I)
-_DQ_ESCAPE = re.compile(rb'\\(x[0-9A-Fa-f]{1,2}|[0-7]{1,3}|u\{[0-9A-Fa-f]{1,6}\}|.)', re.S)
-_SIMPLE_ESC = {b'n': b'\n', b't': b'\t', b'r': b'\r', b'v': b'\v', b'e': b'\x1b', b'f': b'\f',
-               b'\\': b'\\', b'$': b'$', b'"': b'"', b'`': b'`'}
 # An interpolated variable: $name, then at most one [..] or ->prop (PHP's simple syntax),
 # or {$ ... } / ${ ... } (complex syntax: we keep the first variable name inside).
 _INTERP = re.compile(rb'\$([A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)|\{\$|\$\{')
@@ -71,32 +70,14 @@ class Stats(object):
         self.inline_at = []        # token index after each same-line block comment
 
 
-def _dq_one(m, stats=None):
-    e = m.group(1)
-    c = e[:1]
-    if c == b'x' and len(e) > 1:
-        return bytes((int(e[1:], 16),))
-    if c in b'01234567' and c:
-        return bytes((int(e, 8) & 0xff,))
-    if c == b'u':
-        try:
-            return chr(int(e[2:-1], 16)).encode('utf-8', 'surrogatepass')
-        except (ValueError, OverflowError):
-            return b'\\' + e
-    return _SIMPLE_ESC.get(e, b'\\' + e)
-
-
 def unescape_dq(body):
-    """PHP's double-quote escapes applied to a literal body (no interpolation)."""
-    if b'\\' not in body:
-        return body
-    return _DQ_ESCAPE.sub(_dq_one, body)
+    """PHP's double-quote escapes applied to a literal body (no interpolation); the one
+    implementation is decode.py's, shared with the byte rules."""
+    return decode.unescape(body, b'"')
 
 
 def unescape_sq(body):
-    if b'\\' not in body:
-        return body
-    return body.replace(b"\\\\", b"\\").replace(b"\\'", b"'")
+    return decode.unescape(body, b"'")
 
 
 def _interpolated(body, base, stats):
