@@ -265,10 +265,13 @@ def _whole_request(an, out):
                 if c.name == b'mail':
                     ok = _literal_address(an, c)
                 else:
-                    # encoded on the way out, and some literal URL is fetched or posted to
-                    ok = _disguised(an, c, 0, n) and any(
-                        t[0] == 'I' and k + 1 < n and toks[k + 1][1] == b'(' and fetch(k)
-                        or t[0] == 'S' and t[1][:4].lower() == b'http' for k, t in enumerate(toks))
+                    # encoded on the way out (here, or where the value sent was made), and a
+                    # literal URL is fetched or posted to in the same function
+                    ok = _encoded_here(an, c.scope, s, e) and any(
+                        an.p.scope[k] == c.scope and (
+                            t[0] == 'I' and k + 1 < n and toks[k + 1][1] == b'(' and fetch(k) or
+                            t[0] == 'S' and t[1][:7].lower() in (b'http://', b'https:/'))
+                        for k, t in enumerate(toks))
                 if ok:
                     out.append(('php.steal.whole_request', c.pos,
                                 'the whole request (every form field) is encoded and sent away'))
@@ -276,6 +279,24 @@ def _whole_request(an, out):
                         out.append(('php.steal.victim_profile', c.pos,
                                     "the victim's address and browser are sent with it"))
                     return
+
+
+_ENCODING_CALLS = frozenset((b'base64_encode', b'strrev', b'str_rot13', b'bin2hex', b'gzdeflate',
+                             b'gzcompress', b'gzencode'))
+
+
+def _encoded_here(an, scope, s, e, depth=0):
+    """Is the value in toks[s:e] encoded, directly or where its variables were assigned?"""
+    toks = an.toks
+    for k in range(s, e):
+        t = toks[k]
+        if t[0] == 'I' and t[1] in _ENCODING_CALLS:
+            return True
+        if t[0] == 'V' and depth < 2:
+            for a in an._assigns_of.get((scope, t[1]), ())[:4]:
+                if _encoded_here(an, scope, a.rhs[0], a.rhs[1], depth + 1):
+                    return True
+    return False
 
 
 def _exfiltration(an, out):
