@@ -20,3 +20,9 @@ def test_a_router_calling_a_method_of_its_controller_is_not_a_shell():
     src = (b"<?php [$class, $action] = $routes[$_SERVER['REQUEST_METHOD']][$path];\n"
            b"$c = new $class(); echo call_user_func_array([$c, $action], [$_GET]);")
     assert scan_family(src, 'small_script') == {}
+
+
+def test_request_syntax_inside_a_string_is_text():
+    src = (b"<?php $obj = is_callable($c) ? $c($this) : null;\n"
+           b"throw new \\LogicException(\"Cannot resolve \\${$p->getName()}\");")
+    assert scan_family(src, 'small_script') == {}

@@ -88,8 +88,8 @@ class SmallScripts(object):
         code, where = _php_code(data)
         if not code or len(code) > 2048:
             return
-        if not _SMALL_REQ.search(code):
-            return
+        if not any(not _in_literal(data, where(m.start())) for m in _SMALL_REQ.finditer(code)):
+            return                             # "\${$name}" in a message is text, not input
         for m in _SMALL_DYN.finditer(code):
             if _in_literal(data, where(m.start())):
                 continue                       # 'eval(' in a string is text
