@@ -301,8 +301,9 @@ def _encoded_here(an, scope, s, e, depth=0):
 
 def _exfiltration(an, out):
     toks = an.toks
-    card = any(t[0] == 'V' and secret_source(an, k) == 'card' for k, t in enumerate(toks))
-    secret = card or any(t[0] == 'V' and secret_source(an, k) for k, t in enumerate(toks))
+    kinds = set(secret_source(an, k) for k, t in enumerate(toks) if t[0] == 'V')   # one pass
+    card = 'card' in kinds
+    secret = card or 'secret' in kinds
     by_name = any(t[0] == 'V' and _SECRET_KEY.match(t[1]) for t in toks)
     if not secret and not by_name:
         return

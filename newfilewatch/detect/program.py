@@ -9,7 +9,6 @@ engine quadratic on crafted files).
 import array
 import collections
 
-from newfilewatch.detect import fold
 
 KEYWORDS = frozenset(b'''if elseif else while for foreach switch case default do return
 echo print isset empty unset list array function fn use new clone instanceof and or xor
@@ -406,27 +405,4 @@ _ALL_STOPS = frozenset((b';', b',', b')', b']', b'}', b'=>', b'?', b'.') + tuple
 _RHS_STOP = (b';', b',', b')', b']', b'}', b'=>') + tuple(sorted(ASSIGN_OPS))
 
 
-def functions_returning_literal(prog, folder_factory):
-    """User functions whose whole body is `return <constant>;` fold like constants."""
-    out = {}
-    toks = prog.toks
-    for f in prog.functions:
-        if not f.name or f.params:
-            continue
-        b, c = f.body_open + 1, f.body_close
-        if c - b < 3 or toks[b][1] != b'return':
-            continue
-        e = prog.expr_end(b + 1)
-        if e + 1 != c:
-            continue
-        v = folder_factory().fold(b + 1, e)
-        if v is not None:
-            out[f.name] = v
-    return out
-
-
-def fold_budget_ok(budget):
-    return budget.used < budget.steps
-
-
-__all__ = ['Program', 'Call', 'Assign', 'Function', 'fold']
+__all__ = ['Program', 'Call', 'Assign', 'Function']
